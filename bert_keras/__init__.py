@@ -1,0 +1,14 @@
+"""bert_keras: BERT in plain Keras 3 (TensorFlow backend), from raw text to a served model.
+
+The data's path through the package:
+  text -> `BertTokenizer` (in-graph WordPiece) -> packed inputs -> `BertEncoder` -> task heads
+  -> losses/metrics (`tasks/`) -> SavedModel export.
+"""
+
+from bert_keras.config import PRESETS, BertConfig, preset
+from bert_keras.encoder import BertEncoder
+from bert_keras.optimization import WarmupPolynomialDecay, create_optimizer
+
+__version__ = "0.1.0"
+
+__all__ = ["BertConfig", "BertEncoder", "PRESETS", "WarmupPolynomialDecay", "create_optimizer", "preset"]

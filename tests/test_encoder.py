@@ -1,0 +1,156 @@
+"""Encoder: config round trips, Keras serialization, mixed precision, masking."""
+
+import json
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from bert_keras import BertConfig, BertEncoder, preset
+from bert_keras.layers import gelu, gelu_tanh
+
+
+def _inputs(batch=2, seq=9, vocab=100, seed=0):
+    rng = np.random.default_rng(seed)
+    lengths = [seq, seq - 4]
+    ids = rng.integers(1, vocab, size=(batch, seq)).astype("int32")
+    mask = np.array([[1] * n + [0] * (seq - n) for n in lengths], "int32")
+    types = np.array([[0] * 5 + [1] * (seq - 5)] * batch, "int32")
+    return {"input_word_ids": ids * mask, "input_mask": mask, "input_type_ids": types * mask}
+
+
+@pytest.fixture
+def tiny_config():
+    return preset("tiny", vocab_size=100, max_position_embeddings=64)
+
+
+def test_presets_shapes():
+    expected = {"tiny": (2, 128), "mini": (4, 256), "small": (4, 512), "medium": (8, 512),
+                "base": (12, 768), "large": (24, 1024)}
+    for name, (layers, hidden) in expected.items():
+        c = preset(name)
+        assert (c.num_hidden_layers, c.hidden_size) == (layers, hidden)
+        assert c.num_attention_heads == hidden // 64 and c.intermediate_size == 4 * hidden
+
+
+@pytest.mark.parametrize("dialect", ["bert_keras", "google", "hf"])
+@pytest.mark.parametrize("act", ["gelu", "gelu_tanh"])
+def test_config_file_round_trip(tmp_path, dialect, act):
+    config = preset("mini", hidden_act=act, layer_norm_eps=1e-12)
+    path = tmp_path / "config.json"
+    config.to_json_file(path, dialect)
+    assert BertConfig.from_json_file(path) == config
+
+
+def test_google_gelu_means_tanh_and_hf_gelu_means_exact(tmp_path):
+    (tmp_path / "bert_config.json").write_text(json.dumps(
+        {"vocab_size": 100, "hidden_size": 64, "num_hidden_layers": 1, "num_attention_heads": 2,
+         "intermediate_size": 128, "hidden_act": "gelu", "hidden_dropout_prob": 0.1,
+         "attention_probs_dropout_prob": 0.1, "max_position_embeddings": 32, "type_vocab_size": 2,
+         "initializer_range": 0.02}))
+    assert BertConfig.from_json_file(tmp_path / "bert_config.json").hidden_act == "gelu_tanh"
+    hf = preset("tiny").to_hf_dict() | {"hidden_act": "gelu"}
+    (tmp_path / "config.json").write_text(json.dumps(hf))
+    assert BertConfig.from_json_file(tmp_path / "config.json").hidden_act == "gelu"
+
+
+def test_config_errors(tmp_path):
+    with pytest.raises(ValueError, match="divisible"):
+        BertConfig(hidden_size=100, num_attention_heads=3)
+    with pytest.raises(ValueError, match="hidden_act"):
+        BertConfig(hidden_act="mish")
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"hidden_size": 12,\n oops}')
+    with pytest.raises(ValueError, match=r"bad\.json.*line 2"):
+        BertConfig.from_json_file(bad)
+    with pytest.raises(FileNotFoundError, match="nowhere.json"):
+        BertConfig.from_json_file(tmp_path / "nowhere.json")
+
+
+def test_gelu_forms_against_scipy():
+    from scipy.special import erf
+
+    x = np.linspace(-6, 6, 101).astype("float32")
+    exact = 0.5 * x * (1 + erf(x / np.sqrt(2)))
+    np.testing.assert_allclose(gelu(tf.constant(x)).numpy(), exact, atol=1e-6)
+    approx = 0.5 * x * (1 + np.tanh(np.sqrt(2 / np.pi) * (x + 0.044715 * x**3)))
+    np.testing.assert_allclose(gelu_tanh(tf.constant(x)).numpy(), approx, atol=1e-6)
+    assert np.abs(exact - approx).max() > 1e-4  # the two forms really differ
+
+
+def test_outputs_shapes_and_layers(tiny_config):
+    encoder = BertEncoder(tiny_config)
+    out = encoder(_inputs())
+    assert out["sequence_output"].shape == (2, 9, 128)
+    assert out["pooled_output"].shape == (2, 128)
+    assert len(out["encoder_outputs"]) == 2
+    np.testing.assert_array_equal(out["encoder_outputs"][-1], out["sequence_output"])
+
+
+def test_padding_does_not_change_valid_positions(tiny_config):
+    encoder = BertEncoder(tiny_config)
+    x = _inputs()
+    short = {k: v[1:2, :5] for k, v in x.items()}  # the second row without its padding
+    full = encoder(x)["sequence_output"][1, :5]
+    np.testing.assert_allclose(encoder(short)["sequence_output"][0], full, atol=1e-5)
+
+
+def test_keras_save_load_round_trip(tmp_path, tiny_config):
+    encoder = BertEncoder(tiny_config)
+    x = _inputs()
+    expected = encoder(x)
+    encoder.save(tmp_path / "encoder.keras")
+    restored = keras.models.load_model(tmp_path / "encoder.keras")
+    assert restored.config == tiny_config
+    got = restored(x)
+    for key in ("sequence_output", "pooled_output"):
+        np.testing.assert_array_equal(got[key], expected[key])
+
+
+def test_layer_configs_round_trip(tiny_config):
+    encoder = BertEncoder(tiny_config)
+    encoder.build()
+    for layer in [encoder.embeddings, encoder.pooler, *encoder.transformer_blocks,
+                  encoder.transformer_blocks[0].attention]:
+        clone = layer.__class__.from_config(layer.get_config())
+        assert clone.get_config() == layer.get_config()
+    assert BertEncoder.from_config(encoder.get_config()).config == tiny_config
+
+
+@pytest.mark.parametrize("policy,atol", [("mixed_float16", 0.02), ("mixed_bfloat16", 0.1)])
+def test_mixed_precision_close_to_float32(tiny_config, policy, atol):
+    reference = BertEncoder(tiny_config)
+    x = _inputs()
+    expected = reference(x)["sequence_output"].numpy()
+    try:
+        keras.mixed_precision.set_global_policy(policy)
+        encoder = BertEncoder(tiny_config)
+        encoder.build()
+        encoder.set_weights(reference.get_weights())
+        assert all(w.dtype == "float32" for w in encoder.weights)  # variables stay float32
+        block = encoder.transformer_blocks[0]
+        assert block.compute_dtype == policy.split("_")[1]
+        assert block.output_layer_norm.compute_dtype == "float32"
+        got = encoder(x)["sequence_output"]
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert got.dtype == tf.float32  # the final LayerNorm runs in float32
+    assert np.isfinite(got.numpy()).all()
+    assert np.abs(got.numpy() - expected).max() < atol
+
+
+def test_dropout_only_in_training(tiny_config):
+    encoder = BertEncoder(tiny_config)
+    x = _inputs()
+    a, b = encoder(x)["pooled_output"], encoder(x)["pooled_output"]
+    np.testing.assert_array_equal(a, b)
+    assert np.abs(encoder(x, training=True)["pooled_output"] - a).max() > 0
+
+
+def test_missing_input_named(tiny_config):
+    encoder = BertEncoder(tiny_config)
+    x = _inputs()
+    del x["input_mask"]
+    with pytest.raises(ValueError, match="input_mask"):
+        encoder(x)
