@@ -1,0 +1,169 @@
+"""`pretraining_dataset`: text files -> batches of masked-LM + next-sentence-prediction features, on the fly.
+
+Pure TF ops end to end (no py_function / from_generator), so:
+  * the iterator state saves in `tf.train.Checkpoint(iterator=it)` and a restored run continues the stream;
+  * the stream depends only on the files and `seed` (shuffles are seeded, every random decision is a
+    stateless op seeded by the seed and the element's position in the stream);
+  * each worker of a `tf.distribute` strategy reads its own shard (`input_context`).
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import tensorflow as tf
+
+from bert_keras.data import documents as documents_lib
+from bert_keras.data import instances as instances_lib
+from bert_keras.data.masking import mask_batch
+
+
+def special_token_ids(tokenizer) -> list[int]:
+    """Ids never masked nor drawn as random replacements (read from the tokenizer, never hard-coded)."""
+    return [tokenizer.pad_id, tokenizer.unk_id, tokenizer.cls_id, tokenizer.sep_id, tokenizer.mask_id]
+
+
+def instance_dataset(
+    input_files: str | Sequence[str],
+    tokenizer,
+    *,
+    seq_length: int,
+    short_seq_prob: float = 0.1,
+    whole_word_mask: bool = False,
+    seed: int = 0,
+    num_shards: int = 1,
+    shard_index: int = 0,
+    shuffle: bool = True,
+    repeat: bool = True,
+    documents_per_group: int = 32,
+    document_shuffle_buffer: int = 1000,
+    validate: bool = True,
+) -> tf.data.Dataset:
+    """Unmasked NSP instances, one per element: dense [seq_length] `input_ids`, `segment_ids`, `input_mask`,
+    `maskable`, `word_starts`, and scalars `next_sentence_labels`, `a_document`, `b_document`."""
+    if seq_length < 5:
+        raise ValueError(f"seq_length must be at least 5 ([CLS] A [SEP] B [SEP]), got {seq_length}.")
+    files = documents_lib.expand_input_files(input_files)
+    if validate:
+        documents_lib.validate_corpus_files(files)
+    docs = documents_lib.document_dataset(
+        files,
+        tokenizer,
+        whole_word_mask=whole_word_mask,
+        shuffle_files=shuffle,
+        seed=seed,
+        num_shards=num_shards,
+        shard_index=shard_index,
+    )
+    if shuffle:
+        docs = docs.shuffle(document_shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+    if repeat:
+        docs = docs.repeat()
+    groups = instances_lib.add_partner_document(docs.ragged_batch(documents_per_group)).enumerate()
+
+    def build(group_number, group_and_partner):
+        group, partner = group_and_partner
+        group_seed = instances_lib.element_seed(
+            seed * 65536 + shard_index, instances_lib.SALT_INSTANCES, group_number
+        )
+        return instances_lib.build_instances(
+            group,
+            partner,
+            group_seed,
+            max_seq_length=seq_length,
+            short_seq_prob=short_seq_prob,
+            cls_id=tokenizer.cls_id,
+            sep_id=tokenizer.sep_id,
+            pad_id=tokenizer.pad_id,
+        )
+
+    return groups.map(build, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).unbatch()
+
+
+def pretraining_dataset(
+    input_files: str | Sequence[str],
+    tokenizer,
+    *,
+    seq_length: int,
+    max_predictions_per_seq: int,
+    batch_size: int,
+    masked_lm_prob: float = 0.15,
+    short_seq_prob: float = 0.1,
+    whole_word_mask: bool = False,
+    seed: int = 0,
+    input_context: tf.distribute.InputContext | None = None,
+    repeat: bool = True,
+    shuffle: bool = True,
+    drop_remainder: bool = True,
+    documents_per_group: int = 32,
+    document_shuffle_buffer: int = 1000,
+    instance_shuffle_buffer: int = 2048,
+    validate: bool = True,
+) -> tf.data.Dataset:
+    """Batches of BERT pre-training features from text files in the original BERT input format (one
+    sentence per line, a blank line between documents; `input_files` is a path, glob, comma list or list).
+
+    Yields dicts: `input_word_ids`, `input_mask`, `input_type_ids` int32 [B, seq_length];
+    `masked_lm_positions`, `masked_lm_ids` int32 [B, max_predictions_per_seq]; `masked_lm_weights` float32
+    [B, max_predictions_per_seq]; `next_sentence_labels` int32 [B] (0 = B follows A, 1 = B is random).
+
+    `batch_size` is the GLOBAL batch size; with `input_context` each input pipeline gets its per-replica
+    batch size and a disjoint shard (whole files when there are enough files, else every n-th document).
+    Instances are re-built and re-masked on every pass (dynamic masking): with `repeat=True` each epoch sees
+    new segment pairs and new masks. `validate` scans the files once up front to report empty files,
+    invalid UTF-8 (by file name) and a corpus with fewer than two documents.
+    """
+    num_shards, shard_index = 1, 0
+    if input_context is not None:
+        num_shards, shard_index = input_context.num_input_pipelines, input_context.input_pipeline_id
+        batch_size = input_context.get_per_replica_batch_size(batch_size)
+    ds = instance_dataset(
+        input_files,
+        tokenizer,
+        seq_length=seq_length,
+        short_seq_prob=short_seq_prob,
+        whole_word_mask=whole_word_mask,
+        seed=seed,
+        num_shards=num_shards,
+        shard_index=shard_index,
+        shuffle=shuffle,
+        repeat=repeat,
+        documents_per_group=documents_per_group,
+        document_shuffle_buffer=document_shuffle_buffer,
+        validate=validate,
+    )
+    if shuffle:
+        ds = ds.shuffle(instance_shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+    ds = ds.batch(batch_size, drop_remainder=drop_remainder).enumerate()
+    masking = dict(
+        max_predictions_per_seq=max_predictions_per_seq,
+        masked_lm_prob=masked_lm_prob,
+        mask_id=tokenizer.mask_id,
+        vocab_size=tokenizer.vocab_size,
+        special_ids=special_token_ids(tokenizer),
+    )
+
+    def to_features(batch_number, instances):
+        batch_seed = instances_lib.element_seed(seed * 65536 + shard_index, instances_lib.SALT_MASKING, batch_number)
+        masked = mask_batch(
+            instances["input_ids"],
+            instances["input_mask"],
+            instances["maskable"],
+            instances["word_starts"] if whole_word_mask else None,
+            batch_seed,
+            **masking,
+        )
+        return {
+            "input_word_ids": masked["input_word_ids"],
+            "input_mask": instances["input_mask"],
+            "input_type_ids": instances["segment_ids"],
+            "masked_lm_positions": masked["masked_lm_positions"],
+            "masked_lm_ids": masked["masked_lm_ids"],
+            "masked_lm_weights": masked["masked_lm_weights"],
+            "next_sentence_labels": instances["next_sentence_labels"],
+        }
+
+    ds = ds.map(to_features, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    options = tf.data.Options()
+    options.deterministic = True
+    return ds.with_options(options).prefetch(tf.data.AUTOTUNE)
