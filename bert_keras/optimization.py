@@ -2,6 +2,8 @@
 
 BERT's recipe: linear warmup to the peak rate, then polynomial (power 1 = linear) decay to zero;
 AdamW whose weight decay skips LayerNorm parameters and biases; global-norm gradient clipping.
+LAMB is implemented here rather than taken from Keras: Keras' `Lamb` leaves weight decay out of the
+trust ratio and adapts LayerNorm/bias too, unlike the LAMB paper and NVIDIA's/Google's BERT recipes.
 """
 
 from __future__ import annotations
@@ -10,8 +12,10 @@ from typing import Any
 
 import keras
 
-# Variable-path patterns excluded from weight decay, as in google-research/bert's optimization.py.
-NO_DECAY_PATTERNS = ("layer_norm", "LayerNorm", "bias")
+# Variable-name patterns excluded from weight decay, as in google-research/bert's optimization.py.
+# Keras matches them against `variable.name`, the last path component, where LayerNorm weights are
+# "gamma"/"beta"; "layer_norm"/"LayerNorm" cover variables created with those names.
+NO_DECAY_PATTERNS = ("layer_norm", "LayerNorm", "gamma", "beta", "bias")
 
 
 @keras.saving.register_keras_serializable(package="bert_keras")
@@ -47,23 +51,98 @@ class WarmupPolynomialDecay(keras.optimizers.schedules.LearningRateSchedule):
                     power=self.power)
 
 
+@keras.saving.register_keras_serializable(package="bert_keras")
+class Lamb(keras.optimizers.Optimizer):
+    """LAMB (You et al. 2020) as in NVIDIA's and TF Model Garden's BERT pre-training.
+
+    update = m_hat / (sqrt(v_hat) + eps) + weight_decay * w;  w -= lr * (||w|| / ||update||) * update.
+    Variables excluded from weight decay (LayerNorm, biases) are also excluded from the layer-wise
+    trust ratio (ratio 1), as in Model Garden's default `exclude_from_layer_adaptation`.
+    """
+
+    def __init__(self, learning_rate=0.001, beta_1: float = 0.9, beta_2: float = 0.999,
+                 epsilon: float = 1e-6, weight_decay: float | None = None, name: str = "lamb", **kwargs):
+        # Decay happens inside `update_step`, so the base class must not apply it a second time.
+        super().__init__(learning_rate=learning_rate, weight_decay=None, name=name, **kwargs)
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.lamb_weight_decay = weight_decay or 0.0
+
+    def build(self, var_list):
+        if self.built:
+            return
+        super().build(var_list)
+        self._momentums, self._velocities = self.add_optimizer_variables(var_list, ["momentum", "velocity"])
+
+    def update_step(self, gradient, variable, learning_rate):
+        ops = keras.ops
+        dtype = variable.dtype
+        lr = ops.cast(learning_rate, dtype)
+        gradient = ops.cast(gradient, dtype)
+        step = ops.cast(self.iterations + 1, dtype)
+        m = self._momentums[self._get_variable_index(variable)]
+        v = self._velocities[self._get_variable_index(variable)]
+        self.assign(m, self.beta_1 * m + (1.0 - self.beta_1) * gradient)
+        self.assign(v, self.beta_2 * v + (1.0 - self.beta_2) * ops.square(gradient))
+        m_hat = m / (1.0 - ops.power(ops.cast(self.beta_1, dtype), step))
+        v_hat = v / (1.0 - ops.power(ops.cast(self.beta_2, dtype), step))
+        update = m_hat / (ops.sqrt(v_hat) + self.epsilon)
+        if self._use_weight_decay(variable):
+            if self.lamb_weight_decay:
+                update = update + self.lamb_weight_decay * variable
+            w_norm = ops.sqrt(ops.sum(ops.square(variable)))
+            u_norm = ops.sqrt(ops.sum(ops.square(update)))
+            ratio = ops.where(ops.logical_and(w_norm > 0, u_norm > 0), w_norm / u_norm, 1.0)
+            update = ratio * update
+        self.assign_sub(variable, lr * update)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(beta_1=self.beta_1, beta_2=self.beta_2, epsilon=self.epsilon,
+                      weight_decay=self.lamb_weight_decay)
+        return config
+
+
+class _PreReducedGradients:
+    """For custom tf.distribute loops that all-reduce (and clip) gradients themselves, so that global-norm
+    clipping sees the GLOBAL gradient; Keras would otherwise clip each replica's partial gradient and
+    then all-reduce a second time."""
+
+    def _all_reduce_sum_gradients(self, grads_and_vars):
+        return list(grads_and_vars)
+
+
+class _PreReducedAdamW(_PreReducedGradients, keras.optimizers.AdamW):
+    pass
+
+
+class _PreReducedLamb(_PreReducedGradients, Lamb):
+    pass
+
+
 def create_optimizer(learning_rate: float, num_train_steps: int, num_warmup_steps: int = 0, *,
                      optimizer: str = "adamw", weight_decay: float = 0.01, beta_1: float = 0.9,
                      beta_2: float = 0.999, epsilon: float = 1e-6, clip_norm: float | None = 1.0,
                      gradient_accumulation_steps: int | None = None,
-                     end_learning_rate: float = 0.0, power: float = 1.0) -> keras.optimizers.Optimizer:
-    """AdamW or LAMB on a warmup + polynomial-decay schedule, with BERT's weight-decay exclusions."""
+                     end_learning_rate: float = 0.0, power: float = 1.0,
+                     gradients_are_reduced: bool = False) -> keras.optimizers.Optimizer:
+    """AdamW or LAMB on a warmup + polynomial-decay schedule, with BERT's weight-decay exclusions.
+
+    `gradients_are_reduced=True` is for custom distributed loops that pass already all-reduced (and
+    clipped) gradients to `apply`; such loops should also pass `clip_norm=None` and clip themselves.
+    """
     schedule = WarmupPolynomialDecay(learning_rate, num_train_steps, num_warmup_steps,
                                      end_learning_rate, power)
     common = dict(learning_rate=schedule, beta_1=beta_1, beta_2=beta_2, epsilon=epsilon,
                   weight_decay=weight_decay or None, global_clipnorm=clip_norm,
                   gradient_accumulation_steps=gradient_accumulation_steps)
     if optimizer == "adamw":
-        opt = keras.optimizers.AdamW(**common)
+        opt = (_PreReducedAdamW if gradients_are_reduced else keras.optimizers.AdamW)(name="adamw", **common)
     elif optimizer == "lamb":
-        opt = keras.optimizers.Lamb(**common)
+        opt = (_PreReducedLamb if gradients_are_reduced else Lamb)(**common)
     else:
         raise ValueError(f"unknown optimizer {optimizer!r}; use 'adamw' or 'lamb'")
-    if weight_decay:
-        opt.exclude_from_weight_decay(var_names=list(NO_DECAY_PATTERNS))
+    # Also without decay: LAMB uses the same exclusions for its layer-wise trust ratio.
+    opt.exclude_from_weight_decay(var_names=list(NO_DECAY_PATTERNS))
     return opt

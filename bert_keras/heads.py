@@ -1,0 +1,87 @@
+"""BERT's two pre-training heads: masked-LM over gathered positions, and next-sentence prediction.
+
+Their sublayers mirror Google's `cls/predictions/*` and `cls/seq_relationship/*` variables one to one, so
+original checkpoints import with a name map and no reshaping beyond a transpose of the NSP kernel.
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+from bert_keras.layers import get_activation
+
+
+def gather_positions(sequence: tf.Tensor, positions: tf.Tensor) -> tf.Tensor:
+    """[batch, seq, hidden] and int [batch, P] -> [batch, P, hidden]: the vectors at `positions`."""
+    return tf.gather(sequence, tf.cast(positions, tf.int32), batch_dims=1)
+
+
+@keras.saving.register_keras_serializable(package="bert_keras")
+class MaskedLMHead(keras.layers.Layer):
+    """logits = LayerNorm(act(x W + b)) E^T + output_bias, with E the (tied) word-embedding table.
+
+    The table is passed to `call` rather than owned, so it stays one variable shared with the encoder
+    (as in the original BERT) and saving either model never duplicates it. Logits are float32 under
+    every precision policy: the softmax over 30k words needs it.
+    """
+
+    def __init__(self, vocab_size: int, hidden_size: int, hidden_act: str = "gelu",
+                 initializer_range: float = 0.02, layer_norm_eps: float = 1e-12, **kwargs):
+        super().__init__(**kwargs)
+        self.vocab_size = vocab_size
+        self.hidden_size = hidden_size
+        self.hidden_act = hidden_act
+        self.initializer_range = initializer_range
+        self.layer_norm_eps = layer_norm_eps
+        self.transform = keras.layers.Dense(
+            hidden_size, activation=get_activation(hidden_act), name="transform",
+            kernel_initializer=keras.initializers.TruncatedNormal(stddev=initializer_range))
+        self.layer_norm = keras.layers.LayerNormalization(epsilon=layer_norm_eps, dtype="float32",
+                                                          name="layer_norm")
+
+    def build(self, input_shape=None):
+        self.transform.build((None, self.hidden_size))
+        self.layer_norm.build((None, self.hidden_size))
+        self.output_bias = self.add_weight(name="output_bias", shape=(self.vocab_size,),
+                                           initializer="zeros")
+        super().build(input_shape)
+
+    def call(self, sequence_output: tf.Tensor, masked_positions: tf.Tensor,
+             word_embeddings: tf.Tensor) -> tf.Tensor:
+        """[batch, seq, hidden], [batch, P], (vocab, hidden) -> float32 logits [batch, P, vocab]."""
+        x = gather_positions(sequence_output, masked_positions)
+        x = self.layer_norm(self.transform(x))
+        table = tf.cast(word_embeddings, self.compute_dtype)
+        logits = tf.matmul(tf.cast(x, self.compute_dtype), table, transpose_b=True)
+        return tf.cast(logits, tf.float32) + tf.cast(self.output_bias, tf.float32)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(vocab_size=self.vocab_size, hidden_size=self.hidden_size, hidden_act=self.hidden_act,
+                      initializer_range=self.initializer_range, layer_norm_eps=self.layer_norm_eps)
+        return config
+
+
+@keras.saving.register_keras_serializable(package="bert_keras")
+class NextSentenceHead(keras.layers.Layer):
+    """Pooled output [batch, hidden] -> float32 logits [batch, 2]; class 0 = "B follows A"."""
+
+    def __init__(self, hidden_size: int, initializer_range: float = 0.02, **kwargs):
+        super().__init__(**kwargs)
+        self.hidden_size = hidden_size
+        self.initializer_range = initializer_range
+        self.dense = keras.layers.Dense(
+            2, name="dense", kernel_initializer=keras.initializers.TruncatedNormal(stddev=initializer_range))
+
+    def build(self, input_shape=None):
+        self.dense.build((None, self.hidden_size))
+        super().build(input_shape)
+
+    def call(self, pooled_output: tf.Tensor) -> tf.Tensor:
+        return tf.cast(self.dense(pooled_output), tf.float32)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(hidden_size=self.hidden_size, initializer_range=self.initializer_range)
+        return config

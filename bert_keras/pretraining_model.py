@@ -1,0 +1,113 @@
+"""`BertPretrainingModel` (encoder + MLM and NSP heads) and BERT's pre-training losses and metrics.
+
+Losses are computed from per-batch SUMS (`pretraining_statistics`) so that a distributed step can divide
+by the GLOBAL number of masked tokens and sequences: N replicas then compute exactly the gradient one
+device computes on the whole global batch.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+import tensorflow as tf
+
+from bert_keras.config import BertConfig
+from bert_keras.encoder import BertEncoder
+from bert_keras.heads import MaskedLMHead, NextSentenceHead
+
+# The order of the statistics vector returned by `pretraining_statistics`.
+STATISTICS = ("mlm_loss_sum", "mlm_weight_sum", "mlm_correct", "nsp_loss_sum", "nsp_count", "nsp_correct")
+
+
+@keras.saving.register_keras_serializable(package="bert_keras")
+class BertPretrainingModel(keras.Model):
+    """Inputs: the encoder's three inputs plus int32 `masked_lm_positions` [batch, P].
+
+    Outputs: float32 `mlm_logits` [batch, P, vocab] and `nsp_logits` [batch, 2].
+    `remat=True` recomputes each transformer block's activations in the backward pass instead of
+    storing them (less memory, ~1/3 more compute).
+    """
+
+    def __init__(self, config: BertConfig | dict[str, Any], encoder: BertEncoder | None = None,
+                 remat: bool = False, **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(config, dict):
+            config = BertConfig.from_dict(config)
+        self.config = config
+        self.remat = remat
+        if encoder is None:
+            if remat:
+                names = [f"transformer_block_{i}" for i in range(config.num_hidden_layers)]
+                with keras.RematScope(mode="list_of_layers", layer_names=names):
+                    encoder = BertEncoder(config, name="encoder")
+            else:
+                encoder = BertEncoder(config, name="encoder")
+        elif encoder.config != config:
+            raise ValueError(f"encoder config {encoder.config} differs from the model config {config}")
+        self.encoder = encoder
+        self.masked_lm_head = MaskedLMHead(config.vocab_size, config.hidden_size, config.hidden_act,
+                                           config.initializer_range, config.layer_norm_eps,
+                                           name="masked_lm_head")
+        self.next_sentence_head = NextSentenceHead(config.hidden_size, config.initializer_range,
+                                                   name="next_sentence_head")
+
+    def build(self, input_shape=None):
+        """Creates every weight (encoder and heads) without running data through the network."""
+        self.encoder.build()
+        self.masked_lm_head.build()
+        self.next_sentence_head.build()
+        self.built = True
+
+    def call(self, inputs: dict[str, tf.Tensor], training=None) -> dict[str, tf.Tensor]:
+        if "masked_lm_positions" not in inputs:
+            raise ValueError("BertPretrainingModel inputs are missing 'masked_lm_positions'")
+        outputs = self.encoder(inputs, training=training)
+        mlm_logits = self.masked_lm_head(outputs["sequence_output"], inputs["masked_lm_positions"],
+                                         self.encoder.embeddings.word_embeddings)
+        nsp_logits = self.next_sentence_head(outputs["pooled_output"])
+        return {"mlm_logits": mlm_logits, "nsp_logits": nsp_logits}
+
+    def get_config(self) -> dict[str, Any]:
+        config = super().get_config()
+        config.update(config=self.config.to_dict(), remat=self.remat)
+        return config
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> "BertPretrainingModel":
+        return cls(**config)
+
+
+def pretraining_statistics(outputs: dict[str, tf.Tensor], features: dict[str, tf.Tensor]) -> tf.Tensor:
+    """float32 vector of batch SUMS in `STATISTICS` order: weighted MLM loss, weight total, correct
+    masked predictions (weighted), NSP loss, NSP example count, correct NSP predictions."""
+    mlm_logits = outputs["mlm_logits"]
+    ids = tf.cast(features["masked_lm_ids"], tf.int32)
+    weights = tf.cast(features["masked_lm_weights"], tf.float32)
+    mlm_losses = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=ids, logits=mlm_logits)
+    mlm_hits = tf.cast(tf.equal(tf.argmax(mlm_logits, -1, output_type=tf.int32), ids), tf.float32)
+
+    nsp_logits = outputs["nsp_logits"]
+    labels = tf.reshape(tf.cast(features["next_sentence_labels"], tf.int32), [-1])
+    nsp_losses = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=nsp_logits)
+    nsp_hits = tf.cast(tf.equal(tf.argmax(nsp_logits, -1, output_type=tf.int32), labels), tf.float32)
+    return tf.stack([
+        tf.reduce_sum(mlm_losses * weights), tf.reduce_sum(weights), tf.reduce_sum(mlm_hits * weights),
+        tf.reduce_sum(nsp_losses), tf.cast(tf.size(labels), tf.float32), tf.reduce_sum(nsp_hits),
+    ])
+
+
+def summarize_statistics(stats) -> dict[str, float]:
+    """Summed statistics -> mean `mlm_loss`, `mlm_accuracy`, `nsp_loss`, `nsp_accuracy`."""
+    s = dict(zip(STATISTICS, [float(v) for v in stats]))
+    mlm_n, nsp_n = max(s["mlm_weight_sum"], 1e-9), max(s["nsp_count"], 1e-9)
+    return {"mlm_loss": s["mlm_loss_sum"] / mlm_n, "mlm_accuracy": s["mlm_correct"] / mlm_n,
+            "nsp_loss": s["nsp_loss_sum"] / nsp_n, "nsp_accuracy": s["nsp_correct"] / nsp_n}
+
+
+def pretraining_losses(outputs: dict[str, tf.Tensor], features: dict[str, tf.Tensor]
+                       ) -> tuple[tf.Tensor, tf.Tensor]:
+    """(masked-LM loss averaged over masked tokens, NSP loss averaged over sequences) of one batch;
+    their sum is BERT's pre-training loss (and Hugging Face `BertForPreTraining`'s)."""
+    stats = pretraining_statistics(outputs, features)
+    return stats[0] / tf.maximum(stats[1], 1e-9), stats[3] / tf.maximum(stats[4], 1.0)
