@@ -20,6 +20,7 @@ setup(
         "absl-py>=2.0",
         "numpy>=1.26",
         "safetensors>=0.4",
+        "tensorboard>=2.21,<2.22",
     ],
     extras_require={
         "test": [

@@ -1,0 +1,60 @@
+"""absl flags shared by the task CLIs (`python -m tasks.glue`, `tasks.squad`, `tasks.conll`).
+
+Each CLI calls `define_flags()` at import, adds its own task flags, and turns the parsed flags into a
+`FineTuningConfig` with `config_from_flags()` and an encoder/tokenizer with `pretrained_from_flags()`.
+Flag files (`--flagfile=configs/glue/mrpc.flags`) work as in any absl program.
+"""
+
+from __future__ import annotations
+
+from absl import flags
+
+from bert_keras.finetuning.pretrained import load_pretrained
+from bert_keras.finetuning.trainer import FineTuningConfig
+
+
+def define_flags(*, max_seq_length: int = 128, learning_rate: float = 2e-5, num_train_epochs: int = 3,
+                 train_batch_size: int = 32) -> None:
+    """Defines the shared flags; the keyword arguments are the task family's defaults."""
+    flags.DEFINE_string("init_checkpoint", None, "Pre-trained checkpoint: Hugging Face dir, Google TF1 "
+                        "checkpoint or bert_keras dir (its vocab.txt is used unless --vocab_file).")
+    flags.DEFINE_string("preset", None, "Instead of --init_checkpoint: a randomly initialised BertConfig preset.")
+    flags.DEFINE_string("vocab_file", None, "WordPiece vocab (default: the checkpoint's vocab.txt).")
+    flags.DEFINE_enum("lower_case", "auto", ["auto", "true", "false"],
+                      "Lower-case input (auto: the checkpoint's tokenizer_config.json, else true).")
+    flags.DEFINE_string("data_dir", None, "Directory with the task's data files.")
+    flags.DEFINE_string("model_dir", None, "Output directory: best weights, TensorBoard logs, eval results, "
+                        "predictions.")
+    flags.DEFINE_string("export_dir", None, "If set, export the fine-tuned model here.")
+    flags.DEFINE_integer("max_seq_length", max_seq_length, "Maximum tokens per example, special tokens included.")
+    flags.DEFINE_integer("train_batch_size", train_batch_size, "Training batch size.")
+    flags.DEFINE_integer("eval_batch_size", 64, "Evaluation/prediction batch size.")
+    flags.DEFINE_float("learning_rate", learning_rate, "Peak AdamW learning rate.")
+    flags.DEFINE_integer("num_train_epochs", num_train_epochs, "Training epochs.")
+    flags.DEFINE_float("warmup_proportion", 0.1, "Fraction of steps with linear learning-rate warmup.")
+    flags.DEFINE_float("weight_decay", 0.01, "AdamW weight decay (not on LayerNorm and biases).")
+    flags.DEFINE_integer("early_stopping_patience", None, "Stop after this many epochs without a gain in "
+                         "the task's main metric (default: never).")
+    flags.DEFINE_integer("seed", 0, "Random seed (head init, dropout, shuffling).")
+    flags.DEFINE_integer("steps_per_execution", 1, "Batches per compiled training call.")
+    flags.DEFINE_boolean("do_train", True, "Fine-tune.")
+    flags.DEFINE_boolean("do_eval", True, "Evaluate the official metrics on the dev set.")
+    flags.DEFINE_boolean("do_predict", False, "Write test-set predictions into --model_dir.")
+
+
+def config_from_flags(values: flags.FlagValues = flags.FLAGS) -> FineTuningConfig:
+    if not values.model_dir:
+        raise flags.ValidationError("--model_dir is required")
+    return FineTuningConfig(
+        model_dir=values.model_dir, learning_rate=values.learning_rate,
+        num_train_epochs=values.num_train_epochs, train_batch_size=values.train_batch_size,
+        eval_batch_size=values.eval_batch_size, warmup_proportion=values.warmup_proportion,
+        weight_decay=values.weight_decay, early_stopping_patience=values.early_stopping_patience,
+        seed=values.seed, steps_per_execution=values.steps_per_execution)
+
+
+def pretrained_from_flags(values: flags.FlagValues = flags.FLAGS):
+    """(encoder, tokenizer) from --init_checkpoint or --preset, --vocab_file, --lower_case."""
+    lower_case = {"auto": None, "true": True, "false": False}[values.lower_case]
+    return load_pretrained(values.init_checkpoint, preset=values.preset, vocab_file=values.vocab_file,
+                           lower_case=lower_case)

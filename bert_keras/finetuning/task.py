@@ -1,0 +1,68 @@
+"""The small object through which a task family (GLUE, SQuAD, CoNLL) plugs into the shared trainer."""
+
+from __future__ import annotations
+
+import abc
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+
+class FineTuningTask(abc.ABC):
+    """A task: its data (already bound to a tokenizer and data_dir), head, loss and official evaluation.
+
+    The trainer only calls the methods below; everything task-specific (file formats, post-processing,
+    submission files) stays inside the task. `evaluate` must score the WHOLE split with the official
+    metrics and return plain floats; `main_metric` names the key (higher is better) that picks the best
+    checkpoint and drives early stopping.
+    """
+
+    name: str = "task"
+    main_metric: str = "accuracy"
+    eval_split: str = "dev"
+
+    @abc.abstractmethod
+    def train_dataset(self, batch_size: int, seed: int = 0) -> tuple[tf.data.Dataset, int]:
+        """(finite, shuffled dataset of `(features, labels)` or `(features, labels, sample_weight)`,
+        number of training examples)."""
+
+    @abc.abstractmethod
+    def build_model(self, encoder: keras.Model) -> keras.Model:
+        """The task model over `encoder` (a `BertEncoder`), built (weights created), with get_config."""
+
+    @abc.abstractmethod
+    def loss(self) -> Any:
+        """What `model.compile(loss=...)` takes (a loss, or a dict keyed by the model's output names)."""
+
+    def compile_metrics(self) -> Any:
+        """Cheap per-batch metrics for the progbar (optional; official metrics come from `evaluate`)."""
+        return None
+
+    @abc.abstractmethod
+    def evaluate(self, model: keras.Model, split: str | None = None) -> dict[str, float]:
+        """Official metrics over the whole `split` (default `eval_split`); must contain `main_metric`."""
+
+    def write_predictions(self, model: keras.Model, output_dir: str) -> list[str]:
+        """Writes test-set prediction files (e.g. a benchmark's submission format); returns their paths."""
+        raise NotImplementedError(f"task {self.name!r} does not write predictions")
+
+
+def predict_outputs(model: keras.Model, dataset: tf.data.Dataset) -> Any:
+    """Runs `model` over a features-only dataset and concatenates the outputs along the batch axis.
+
+    Unlike `model.predict`, tolerates dynamic padding: outputs of rank >= 2 (e.g. [batch, seq] logits)
+    are right-padded with zeros to the longest batch before concatenation.
+    """
+    batches = [keras.tree.map_structure(np.asarray, model.predict_on_batch(features)) for features in dataset]
+    if not batches:
+        raise ValueError("predict_outputs: the dataset is empty")
+
+    def concat(*parts):
+        if parts[0].ndim >= 2:
+            width = max(p.shape[1] for p in parts)
+            parts = [np.pad(p, [(0, 0), (0, width - p.shape[1])] + [(0, 0)] * (p.ndim - 2)) for p in parts]
+        return np.concatenate(parts, axis=0)
+
+    return keras.tree.map_structure(concat, *batches)

@@ -1,0 +1,40 @@
+"""python -m tasks.glue --task=mrpc --data_dir=glue_data --init_checkpoint=ckpt --model_dir=out [--do_predict]
+
+Fine-tunes on train, evaluates the official dev metrics after every epoch (best checkpoint kept on the
+task's main metric), and with --do_predict writes the GLUE submission file(s) into --model_dir
+(MNLI also writes AX.tsv from the diagnostic set).
+"""
+
+from __future__ import annotations
+
+import json
+
+from absl import app, flags
+
+from bert_keras.finetuning import run
+from bert_keras.finetuning.flags import config_from_flags, define_flags, pretrained_from_flags
+from tasks.glue.tasks import GLUE_TASKS
+
+define_flags(max_seq_length=128, learning_rate=2e-5, num_train_epochs=3, train_batch_size=32)
+flags.DEFINE_enum("task", None, sorted(GLUE_TASKS), "GLUE task.")
+flags.DEFINE_enum("data_source", "auto", ["auto", "tsv", "tfds"], "Original GLUE TSV directory, or a "
+                  "prepared tensorflow_datasets dir (auto: TSV if <data_dir>/<task dir> exists).")
+flags.mark_flags_as_required(["task", "data_dir", "model_dir"])
+FLAGS = flags.FLAGS
+
+
+def main(argv):
+    del argv
+    from tasks.glue.task import GlueTask
+
+    config = config_from_flags(FLAGS)
+    encoder, tokenizer = pretrained_from_flags(FLAGS)
+    task = GlueTask(FLAGS.task, FLAGS.data_dir, tokenizer, FLAGS.max_seq_length,
+                    eval_batch_size=FLAGS.eval_batch_size, source=FLAGS.data_source)
+    report = run(task, encoder, config, do_train=FLAGS.do_train, do_eval=FLAGS.do_eval,
+                 do_predict=FLAGS.do_predict, export_dir=FLAGS.export_dir)
+    print(json.dumps({k: v for k, v in report.items() if k != "fit"}, indent=1, default=str))
+
+
+if __name__ == "__main__":
+    app.run(main)
