@@ -1,0 +1,112 @@
+"""Format detection, `read_checkpoint` and `load_encoder`: one entry point for every checkpoint layout."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from bert_keras.checkpoints import google, huggingface, native
+from bert_keras.checkpoints.checkpoint import CheckpointError, LoadedCheckpoint, check_vocab, validate_weights
+from bert_keras.checkpoints.variables import assign_google_weights
+from bert_keras.config import BertConfig
+from bert_keras.encoder import BertEncoder
+
+VOCAB_FILE = "vocab.txt"
+_EXPECTED_LAYOUTS = (
+    f"bert_keras ({native.CONFIG_FILE} + {native.WEIGHTS_FILE}), "
+    f"Google TF1 ({google.CONFIG_FILE} + <prefix>.index/.data-*), "
+    f"Hugging Face ({huggingface.CONFIG_FILE} + one of {', '.join(huggingface.WEIGHT_FILES)})")
+
+
+def _detect_directory(directory: str) -> tuple[str, str]:
+    """-> (format, weight file or checkpoint prefix) for a checkpoint directory."""
+    found = []
+    if os.path.isfile(os.path.join(directory, native.CONFIG_FILE)):
+        found.append(("bert_keras", os.path.join(directory, native.WEIGHTS_FILE)))
+    if os.path.isfile(os.path.join(directory, google.CONFIG_FILE)):
+        prefix = google.find_checkpoint_prefix(directory)
+        if prefix:
+            found.append(("google", prefix))
+    if os.path.isfile(os.path.join(directory, huggingface.CONFIG_FILE)):
+        weight_file = huggingface.find_weight_file(directory)
+        if weight_file:
+            found.append(("huggingface", weight_file))
+    if len(found) > 1:
+        raise CheckpointError(f"{directory} holds checkpoints in several formats "
+                              f"({', '.join(f for f, _ in found)}); pass the path of the one to load: "
+                              f"{', '.join(p for _, p in found)}")
+    if not found:
+        present = sorted(os.listdir(directory))
+        raise CheckpointError(f"{directory} is not a known BERT checkpoint layout; expected {_EXPECTED_LAYOUTS}; "
+                              f"found files: {present[:20]}")
+    return found[0]
+
+
+def _detect_file(path: str) -> tuple[str, str]:
+    """-> (format, weight file or checkpoint prefix) for a path to a weight file or checkpoint prefix."""
+    prefix = google.checkpoint_prefix(path)
+    if prefix:
+        return "google", prefix
+    if path.endswith(".safetensors") and native.is_native_weight_file(path):
+        return "bert_keras", path
+    if path.endswith((".safetensors", ".bin", ".index.json")):
+        return "huggingface", path
+    raise CheckpointError(f"{path} is not a checkpoint file this package reads; expected a directory with "
+                          f"{_EXPECTED_LAYOUTS}, or the path of such a weight file / checkpoint prefix")
+
+
+def _config_beside(weights_path: str, name: str, kind: str) -> str:
+    config_file = os.path.join(os.path.dirname(weights_path), name)
+    if not os.path.isfile(config_file):
+        raise FileNotFoundError(f"{kind} checkpoint {weights_path} needs its config file {config_file}, "
+                                "which does not exist")
+    return config_file
+
+
+def read_checkpoint(path: str | os.PathLike, vocab_file: str | os.PathLike | None = None) -> LoadedCheckpoint:
+    """Reads a Hugging Face, Google TF1 or bert_keras checkpoint (directory, weight file or TF prefix).
+
+    Returns Google-named float32 weights (pre-training heads included when the checkpoint has them),
+    checked against the checkpoint's config. The vocab is `vocab_file` if given, else `vocab.txt` beside
+    the weights if present; its size must equal the config's vocab_size.
+    """
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        fmt, location = _detect_directory(path)
+    elif os.path.exists(path) or google.checkpoint_prefix(path):
+        fmt, location = _detect_file(path)
+    else:
+        raise FileNotFoundError(f"checkpoint not found: {path} (no such file, directory or TF checkpoint prefix)")
+
+    directory = os.path.dirname(location)
+    ignored: list[str] = []
+    if fmt == "bert_keras":
+        config, weights = native.read_native(_config_beside(location, native.CONFIG_FILE, fmt), location)
+    elif fmt == "google":
+        config = BertConfig.from_json_file(_config_beside(location, google.CONFIG_FILE, "Google TF1"))
+        weights, ignored = google.read_google(location)
+    else:
+        config, weights, ignored = huggingface.read_huggingface(
+            _config_beside(location, huggingface.CONFIG_FILE, "Hugging Face"), location)
+    validate_weights(weights, config, location)
+    if vocab_file is None and os.path.isfile(os.path.join(directory, VOCAB_FILE)):
+        vocab_file = os.path.join(directory, VOCAB_FILE)
+    vocab_file = check_vocab(vocab_file, config, location)
+    return LoadedCheckpoint(config, weights, vocab_file, fmt, location, tuple(ignored))
+
+
+def build_encoder(checkpoint: LoadedCheckpoint, **config_overrides: Any) -> BertEncoder:
+    """A `BertEncoder` holding `checkpoint`'s weights; overrides change e.g. dropout, never shapes."""
+    encoder = BertEncoder(checkpoint.config.replace(**config_overrides))
+    encoder.build()
+    assign_google_weights(encoder, checkpoint.encoder_weights)
+    return encoder
+
+
+def load_encoder(path: str | os.PathLike, vocab_file: str | os.PathLike | None = None,
+                 **config_overrides: Any) -> BertEncoder:
+    """`BertEncoder` from a Hugging Face, Google TF1 or bert_keras checkpoint (see `read_checkpoint`).
+
+    `config_overrides` replace config fields such as `hidden_dropout_prob` for fine-tuning.
+    """
+    return build_encoder(read_checkpoint(path, vocab_file), **config_overrides)
