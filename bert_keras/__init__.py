@@ -7,6 +7,7 @@ The data's path through the package:
 
 from bert_keras.config import PRESETS, BertConfig, preset
 from bert_keras.encoder import BertEncoder
+from bert_keras.tokenizer import BertTokenizer, SegmentPacker  # noqa: F401
 from bert_keras.checkpoints import load_encoder, read_checkpoint, save_encoder  # noqa: F401
 from bert_keras.optimization import WarmupPolynomialDecay, create_optimizer
 
