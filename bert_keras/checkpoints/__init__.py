@@ -1,19 +1,21 @@
 """Checkpoint import/export: Hugging Face, Google TF1 and bert_keras's own format, all via Google names.
 
-    encoder = load_encoder("path/to/checkpoint")           # any of the three layouts, detected
-    ckpt = read_checkpoint("path")                         # config + Google-named weights (+ heads) + vocab
-    assign_google_weights(pretraining_model, ckpt.weights)
-    save_encoder(encoder, "out_dir", vocab_file)           # our format
-    write_google_checkpoint(model, "tf1_dir", vocab_file)  # loads where google-research/bert's do
+    encoder = load_encoder("path/to/checkpoint")            # any of the three layouts, detected
+    ckpt = read_checkpoint("path")                          # config + Google-named weights (+ heads) + vocab
+    assign_google_weights(pretraining_model, ckpt.weights)  # heads included
+    save_encoder(encoder, "out_dir", vocab_file)            # our format
+    write_google_checkpoint(model, "tf1_dir", vocab_file)   # loads where google-research/bert's do
+    convert_checkpoint("hf_dir", "tf1_dir", "google")       # also: python -m bert_keras.checkpoints.convert
 """
 
 from bert_keras.checkpoints.checkpoint import CheckpointError, LoadedCheckpoint
-from bert_keras.checkpoints.google import write_google_checkpoint, write_google_weights
 from bert_keras.checkpoints.huggingface import google_to_hf, hf_to_google
 from bert_keras.checkpoints.loading import build_encoder, load_encoder, read_checkpoint
-from bert_keras.checkpoints.native import save_encoder
+from bert_keras.checkpoints.saving import (WRITERS, convert_checkpoint, save_checkpoint, save_encoder,
+                                           write_google_checkpoint, write_huggingface_checkpoint)
 from bert_keras.checkpoints.variables import assign_google_weights, google_weights
 
-__all__ = ["CheckpointError", "LoadedCheckpoint", "assign_google_weights", "build_encoder", "google_to_hf",
-           "google_weights", "hf_to_google", "load_encoder", "read_checkpoint", "save_encoder",
-           "write_google_checkpoint", "write_google_weights"]
+__all__ = ["CheckpointError", "LoadedCheckpoint", "WRITERS", "assign_google_weights", "build_encoder",
+           "convert_checkpoint", "google_to_hf", "google_weights", "hf_to_google", "load_encoder",
+           "read_checkpoint", "save_checkpoint", "save_encoder", "write_google_checkpoint",
+           "write_huggingface_checkpoint"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import shutil
 
 import numpy as np
 
@@ -98,3 +99,20 @@ def check_vocab(vocab_file: str | os.PathLike | None, config: BertConfig, source
         raise CheckpointError(f"vocab file {vocab_file} has {size} tokens but the checkpoint {source} has "
                               f"vocab_size {config.vocab_size}")
     return vocab_file
+
+
+VOCAB_FILE = "vocab.txt"
+
+
+def prepare_output(weights: dict[str, np.ndarray], config: BertConfig, directory: str | os.PathLike,
+                   vocab_file: str | os.PathLike | None) -> str:
+    """Checks weights and vocab against `config` BEFORE anything is written, creates `directory`, copies
+    the vocab to `directory/vocab.txt`; every writer starts here. Returns `directory` as a str."""
+    directory = os.fspath(directory)
+    validate_weights(weights, config, "weights to write")
+    vocab_file = check_vocab(vocab_file, config, "being written")
+    os.makedirs(directory, exist_ok=True)
+    target = os.path.join(directory, VOCAB_FILE)
+    if vocab_file is not None and os.path.abspath(vocab_file) != os.path.abspath(target):
+        shutil.copyfile(vocab_file, target)
+    return directory

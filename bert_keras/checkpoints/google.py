@@ -10,15 +10,12 @@ from __future__ import annotations
 import glob
 import os
 import re
-import shutil
-from typing import Any
 
 import numpy as np
 import tensorflow as tf
 
-from bert_keras.checkpoints.checkpoint import CheckpointError, check_vocab, name_list, validate_weights
+from bert_keras.checkpoints.checkpoint import CheckpointError, name_list, prepare_output
 from bert_keras.checkpoints.names import GOOGLE_HEADS
-from bert_keras.checkpoints.variables import encoder_of, google_weights
 from bert_keras.config import BertConfig
 
 CONFIG_FILE = "bert_config.json"
@@ -78,32 +75,14 @@ def read_google(prefix: str) -> tuple[dict[str, np.ndarray], list[str]]:
 def write_google_weights(weights: dict[str, np.ndarray], config: BertConfig, directory: str | os.PathLike,
                          vocab_file: str | os.PathLike | None = None, prefix: str = DEFAULT_PREFIX) -> str:
     """Writes Google-named weights as `directory/bert_config.json` + `<prefix>.{index,data-00000-of-00001}`
-    (+ `vocab.txt`), exactly as google-research/bert lays them out. Returns the checkpoint prefix.
-
-    With `read_checkpoint` this converts any supported checkpoint to Google's format without a model.
+    (+ `vocab.txt`), named and shaped exactly as google-research/bert's (kernels (in, out),
+    `cls/seq_relationship/output_weights` (2, hidden)). Returns the checkpoint prefix.
     """
-    directory = os.fspath(directory)
-    validate_weights(weights, config, "weights to write")
-    if vocab_file is not None:
-        check_vocab(vocab_file, config, "being written")
-    os.makedirs(directory, exist_ok=True)
+    directory = prepare_output(weights, config, directory, vocab_file)
     path = os.path.join(directory, prefix)
     names = sorted(weights)
     tf.raw_ops.SaveV2(prefix=tf.constant(path), tensor_names=tf.constant(names),
                       shape_and_slices=tf.constant([""] * len(names)),
                       tensors=[tf.constant(np.asarray(weights[n], np.float32)) for n in names])
     config.to_json_file(os.path.join(directory, CONFIG_FILE), "google")
-    if vocab_file is not None:
-        shutil.copyfile(vocab_file, os.path.join(directory, "vocab.txt"))
     return path
-
-
-def write_google_checkpoint(model_or_encoder: Any, directory: str | os.PathLike,
-                            vocab_file: str | os.PathLike | None = None, prefix: str = DEFAULT_PREFIX) -> str:
-    """Writes a `BertEncoder` or pre-training model (heads included) as a Google TF1 checkpoint directory.
-
-    Variables are named and shaped exactly as in google-research/bert (kernels (in, out),
-    `cls/seq_relationship/output_weights` (2, hidden)). Returns the checkpoint prefix.
-    """
-    config = encoder_of(model_or_encoder).config
-    return write_google_weights(google_weights(model_or_encoder), config, directory, vocab_file, prefix)

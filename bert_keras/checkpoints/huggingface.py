@@ -11,9 +11,11 @@ import logging
 import os
 
 import numpy as np
+from safetensors import safe_open
+from safetensors.numpy import save_file
 
-from bert_keras.checkpoints.checkpoint import CheckpointError, name_list
-from bert_keras.checkpoints.names import HF_HEAD_PREFIX, weight_names
+from bert_keras.checkpoints.checkpoint import CheckpointError, name_list, prepare_output
+from bert_keras.checkpoints.names import GOOGLE_HEAD_PREFIX, HF_HEAD_PREFIX, weight_names
 from bert_keras.config import BertConfig
 
 logger = logging.getLogger(__name__)
@@ -37,12 +39,22 @@ def find_weight_file(directory: str) -> str | None:
 
 
 def _load_safetensors(path: str) -> dict[str, np.ndarray]:
-    from safetensors import safe_open
-
+    """All tensors of a safetensors file as numpy; bfloat16 (which numpy lacks) is widened to float32."""
+    with open(path, "rb") as f:
+        header_size = int.from_bytes(f.read(8), "little")
+        header = json.loads(f.read(header_size))
     out = {}
     with safe_open(path, framework="numpy") as f:
         for key in f.keys():
-            out[key] = f.get_tensor(key)
+            if header[key]["dtype"] != "BF16":
+                out[key] = f.get_tensor(key)
+    bf16 = [k for k, v in header.items() if k != "__metadata__" and v["dtype"] == "BF16"]
+    if bf16:
+        raw = np.memmap(path, dtype=np.uint8, mode="r")
+        for key in bf16:
+            start, end = header[key]["data_offsets"]
+            bits = np.frombuffer(raw[8 + header_size + start:8 + header_size + end], dtype="<u2")
+            out[key] = (bits.astype(np.uint32) << 16).view(np.float32).reshape(header[key]["shape"])
     return out
 
 
@@ -114,14 +126,30 @@ def hf_to_google(state: dict[str, np.ndarray], config: BertConfig,
 
 
 def google_to_hf(weights: dict[str, np.ndarray], config: BertConfig) -> dict[str, np.ndarray]:
-    """Google-named weights -> `BertForPreTraining`-style state dict (`bert.` prefix; heads if present)."""
+    """Google-named weights -> Hugging Face state dict: `BertModel` names for an encoder alone,
+    `BertForPreTraining` names (`bert.` prefix, `cls.*`) when head weights are present."""
+    prefix = _BODY_PREFIX if any(w.startswith(GOOGLE_HEAD_PREFIX) for w in weights) else ""
     out = {}
     for w in weight_names(config, heads=True):
         if w.google in weights:
             value = weights[w.google]
-            name = w.hf if w.is_head else _BODY_PREFIX + w.hf
-            out[name] = np.ascontiguousarray(value.T if w.hf_transposed else value)
+            name = w.hf if w.is_head else prefix + w.hf
+            out[name] = np.ascontiguousarray(value.T if w.hf_transposed else value, np.float32)
     return out
+
+
+def write_hf_weights(weights: dict[str, np.ndarray], config: BertConfig, directory: str | os.PathLike,
+                     vocab_file: str | os.PathLike | None = None) -> str:
+    """Writes `config.json` + `model.safetensors` (+ vocab.txt) that `transformers` loads; returns `directory`."""
+    directory = prepare_output(weights, config, directory, vocab_file)
+    state = google_to_hf(weights, config)
+    save_file(state, os.path.join(directory, "model.safetensors"), metadata={"format": "pt"})
+    values = config.to_hf_dict()
+    if any(k.startswith(HF_HEAD_PREFIX) for k in state):
+        values["architectures"] = ["BertForPreTraining"]
+    with open(os.path.join(directory, CONFIG_FILE), "w", encoding="utf-8") as f:
+        json.dump(values, f, indent=2, sort_keys=True)
+    return directory
 
 
 def read_huggingface(config_file: str, weight_file: str) -> tuple[BertConfig, dict[str, np.ndarray], list[str]]:

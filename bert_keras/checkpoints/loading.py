@@ -6,12 +6,12 @@ import os
 from typing import Any
 
 from bert_keras.checkpoints import google, huggingface, native
-from bert_keras.checkpoints.checkpoint import CheckpointError, LoadedCheckpoint, check_vocab, validate_weights
+from bert_keras.checkpoints.checkpoint import (VOCAB_FILE, CheckpointError, LoadedCheckpoint, check_vocab,
+                                               validate_weights)
 from bert_keras.checkpoints.variables import assign_google_weights
 from bert_keras.config import BertConfig
 from bert_keras.encoder import BertEncoder
 
-VOCAB_FILE = "vocab.txt"
 _EXPECTED_LAYOUTS = (
     f"bert_keras ({native.CONFIG_FILE} + {native.WEIGHTS_FILE}), "
     f"Google TF1 ({google.CONFIG_FILE} + <prefix>.index/.data-*), "

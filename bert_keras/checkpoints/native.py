@@ -14,43 +14,31 @@ the config exact (`gelu` vs `gelu_tanh`, layer_norm_eps) and names every array t
 from __future__ import annotations
 
 import os
-import shutil
-from typing import Any
 
 import numpy as np
+from safetensors import safe_open
+from safetensors.numpy import save_file
 
-from bert_keras.checkpoints.checkpoint import CheckpointError, check_vocab
-from bert_keras.checkpoints.variables import encoder_of, google_weights
+from bert_keras.checkpoints.checkpoint import CheckpointError, prepare_output
 from bert_keras.config import BertConfig
 
 CONFIG_FILE = "bert_keras_config.json"
 WEIGHTS_FILE = "weights.safetensors"
-VOCAB_FILE = "vocab.txt"
 FORMAT_VERSION = "1"
 
 
-def save_encoder(model_or_encoder: Any, directory: str | os.PathLike,
-                 vocab_file: str | os.PathLike | None = None) -> str:
-    """Saves a `BertEncoder` (or a pre-training model, heads included) in our format; returns `directory`."""
-    from safetensors.numpy import save_file
-
-    directory = os.fspath(directory)
-    config: BertConfig = encoder_of(model_or_encoder).config
-    if vocab_file is not None:
-        check_vocab(vocab_file, config, f"of {type(model_or_encoder).__name__}")
-    os.makedirs(directory, exist_ok=True)
-    save_file(google_weights(model_or_encoder), os.path.join(directory, WEIGHTS_FILE),
+def write_native_weights(weights: dict[str, np.ndarray], config: BertConfig, directory: str | os.PathLike,
+                         vocab_file: str | os.PathLike | None = None) -> str:
+    """Writes Google-named weights in our format (layout in the module docstring); returns `directory`."""
+    directory = prepare_output(weights, config, directory, vocab_file)
+    save_file({k: np.ascontiguousarray(v, np.float32) for k, v in weights.items()},
+              os.path.join(directory, WEIGHTS_FILE),
               metadata={"format": "bert_keras", "format_version": FORMAT_VERSION})
     config.to_json_file(os.path.join(directory, CONFIG_FILE), "bert_keras")
-    if vocab_file is not None and os.path.abspath(vocab_file) != os.path.abspath(
-            os.path.join(directory, VOCAB_FILE)):
-        shutil.copyfile(vocab_file, os.path.join(directory, VOCAB_FILE))
     return directory
 
 
 def is_native_weight_file(path: str) -> bool:
-    from safetensors import safe_open
-
     try:
         with safe_open(path, framework="numpy") as f:
             return (f.metadata() or {}).get("format") == "bert_keras"
@@ -59,8 +47,6 @@ def is_native_weight_file(path: str) -> bool:
 
 
 def read_native(config_file: str, weight_file: str) -> tuple[BertConfig, dict[str, np.ndarray]]:
-    from safetensors import safe_open
-
     config = BertConfig.from_json_file(config_file)
     if not os.path.isfile(weight_file):
         raise FileNotFoundError(f"weights file not found: {weight_file} (expected beside {config_file})")
