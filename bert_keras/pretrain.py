@@ -111,14 +111,14 @@ def _resolve_flagfile_args(argv: list[str]) -> list[str]:
 
 
 def _resolve_files(spec: str, flag: str) -> list[str]:
-    from bert_keras import data
+    from bert_keras.data.documents import expand_input_files
 
     if spec.startswith("demo:"):
         from bert_keras import resources
 
         return list(resources.demo_corpus_files(spec.split(":", 1)[1]))
     try:
-        files = data.expand_input_files(spec)
+        files = expand_input_files(spec)
     except (FileNotFoundError, ValueError) as e:
         raise app.UsageError(f"--{flag}: {e}") from None
     if not files:
@@ -228,7 +228,7 @@ class Pretrainer:
 
         from bert_keras import data
         from bert_keras.optimization import create_optimizer
-        from bert_keras.pretraining_model import STATISTICS, BertPretrainingModel
+        from bert_keras.pretraining_model import BertPretrainingModel
         from bert_keras.tokenizer import BertTokenizer
 
         self.tf = tf
@@ -237,7 +237,6 @@ class Pretrainer:
         self.vocab_file = vocab_file
         self.phases = phases()
         self.accumulation = FLAGS.gradient_accumulation_steps
-        self.num_stats = len(STATISTICS)
         self.tokenizer = BertTokenizer(vocab_file, lower_case=FLAGS.do_lower_case)
         self._data = data
         self.train_files, self.eval_files = train_files, eval_files
@@ -277,102 +276,13 @@ class Pretrainer:
         options.deterministic = True
         return dataset.with_options(options).prefetch(self.tf.data.AUTOTUNE)
 
-    def _split(self, batch):
-        """Global batch -> per-replica slices. Every worker reads the same global batches and keeps its
-        replicas' slices, so N replicas see exactly the batches one device would."""
-        tf = self.tf
-
-        def slice_for(context):
-            n, i = context.num_replicas_in_sync, context.replica_id_in_sync_group
-
-            def take(t):
-                size = tf.shape(t)[0] // n
-                return t[i * size:(i + 1) * size]
-
-            return tf.nest.map_structure(take, batch)
-
-        if self.strategy.num_replicas_in_sync == 1:
-            return batch
-        return self.strategy.experimental_distribute_values_from_function(slice_for)
-
-    # --- compiled steps --------------------------------------------------------------------------
     def _build_loops(self) -> None:
-        tf = self.tf
-        from bert_keras.pretraining_model import pretraining_statistics
+        from bert_keras.pretraining_loop import build_eval_loop, build_train_loop
 
-        model, optimizer, strategy = self.model, self.optimizer, self.strategy
-        replicas = strategy.num_replicas_in_sync
-        variables = model.trainable_variables
-        jit = FLAGS.jit_compile
-        accumulation = self.accumulation
-        clip_norm = FLAGS.clip_norm
-        loss_scaled = hasattr(optimizer, "dynamic_scale")
-
-        def forward_backward(features, counts):
-            with tf.GradientTape() as tape:
-                outputs = model(features, training=True)
-                stats = pretraining_statistics(outputs, features)
-                loss = stats[0] / tf.maximum(counts[0], 1e-9) + stats[3] / tf.maximum(counts[1], 1.0)
-                scaled = optimizer.scale_loss(loss)
-            grads = [tf.convert_to_tensor(g) for g in tape.gradient(scaled, variables)]
-            return grads, stats
-
-        def apply(grads):
-            scale = tf.cast(optimizer.dynamic_scale, tf.float32) if loss_scaled else 1.0
-            norm = tf.linalg.global_norm(grads) / scale
-            if clip_norm:
-                factor = clip_norm / tf.maximum(norm, clip_norm)
-                grads = [g * factor for g in grads]
-            optimizer.apply(grads, variables)
-            return norm
-
-        forward_backward_fn = tf.function(forward_backward, jit_compile=jit)
-        apply_fn = tf.function(apply, jit_compile=jit and replicas == 1)
-
-        def replica_gradients(features):
-            """Gradient of this replica's share of the loss normalised by the GLOBAL token/sequence counts."""
-            context = tf.distribute.get_replica_context()
-            local = tf.stack([tf.reduce_sum(tf.cast(features["masked_lm_weights"], tf.float32)),
-                              tf.cast(tf.shape(features["next_sentence_labels"])[0], tf.float32)])
-            counts = context.all_reduce(tf.distribute.ReduceOp.SUM, local)
-            return forward_backward_fn(features, counts)
-
-        def replica_apply(grads):
-            if replicas > 1:
-                grads = tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, grads)
-            if accumulation > 1:
-                grads = [g / accumulation for g in grads]
-            return apply_fn(grads)
-
-        def add(a, b):
-            return tf.nest.map_structure(tf.add, a, b)
-
-        @tf.function
-        def train_loop(iterator, num_steps):
-            totals = tf.zeros([self.num_stats + 1])
-            for _ in tf.range(num_steps):
-                grads, stats = strategy.run(replica_gradients, args=(self._split(next(iterator)),))
-                for _ in range(accumulation - 1):
-                    more = strategy.run(replica_gradients, args=(self._split(next(iterator)),))
-                    grads, stats = strategy.run(add, args=((grads, stats), more))
-                norm = strategy.run(replica_apply, args=(grads,))
-                totals += tf.concat([strategy.reduce(tf.distribute.ReduceOp.SUM, stats, axis=None),
-                                     [strategy.reduce(tf.distribute.ReduceOp.MEAN, norm, axis=None)]], 0)
-            self.step.assign_add(tf.cast(num_steps, tf.int64))
-            return totals
-
-        eval_statistics = tf.function(lambda f: pretraining_statistics(model(f, training=False), f),
-                                      jit_compile=jit)
-
-        @tf.function
-        def eval_loop(iterator, num_steps):
-            totals = tf.zeros([self.num_stats])
-            for _ in tf.range(num_steps):
-                stats = strategy.run(eval_statistics, args=(self._split(next(iterator)),))
-                totals += strategy.reduce(tf.distribute.ReduceOp.SUM, stats, axis=None)
-            return totals
-
-        self.train_loop, self.eval_loop = train_loop, eval_loop
+        self.train_loop = build_train_loop(
+            self.model, self.optimizer, self.strategy, jit_compile=FLAGS.jit_compile,
+            clip_norm=FLAGS.clip_norm, accumulation_steps=self.accumulation, step_counter=self.step)
+        self.eval_loop = build_eval_loop(self.model, self.strategy, jit_compile=FLAGS.jit_compile)
 
     # --- evaluation ------------------------------------------------------------------------------
     def _eval_dataset(self):
@@ -421,6 +331,7 @@ def _initialize_from_checkpoint(model) -> None:
 
 def train(log: Callable[[str], None] = print) -> dict[str, Any]:
     """Runs (or resumes) pre-training as the flags say; returns the final evaluation metrics."""
+    import numpy as np
     import tensorflow as tf
 
     from bert_keras.distribution import create_strategy, is_chief
@@ -523,6 +434,10 @@ def train(log: Callable[[str], None] = print) -> dict[str, Any]:
             results["unigram_mlm_loss"] = baseline
             log(f"held-out MLM loss {results['mlm_loss']:.4f} vs unigram-frequency predictor {baseline:.4f}; "
                 f"NSP accuracy {results['nsp_accuracy']:.3f} (chance 0.5)")
+    # Identical on every worker of a synchronous run; lets a multi-worker run be checked at a glance.
+    fingerprint = sum(float(np.sum(np.abs(v.numpy().astype(np.float64)))) for v in trainer.model.weights)
+    log(f"final weights fingerprint (sum of |w|): {fingerprint!r}")
+    results["weights_fingerprint"] = fingerprint
     if chief:
         from bert_keras.checkpoints import save_encoder, write_google_checkpoint
 
