@@ -16,16 +16,14 @@ import numpy as np
 from bert_keras.checkpoints.names import GOOGLE_HEAD_PREFIX, GOOGLE_HEADS, google_shapes, head_of
 from bert_keras.config import BertConfig
 
-FORMATS = ("huggingface", "google", "bert_keras")
-
-
 class CheckpointError(ValueError):
     """A checkpoint that cannot be loaded as asked; the message names the file and the variables."""
 
 
 @dataclasses.dataclass
 class LoadedCheckpoint:
-    """A checkpoint read into memory: config, Google-named weights, vocab path and source format.
+    """A checkpoint read into memory: config, Google-named weights, vocab path and source format
+    (`format` is "huggingface", "google" or "bert_keras"; `path` the weight file or TF prefix read).
 
     `weights` holds the encoder's variables and, for pre-training checkpoints, the `cls/*` head variables
     in Google's layout. `ignored` lists variables of the file that are not part of BERT (optimizer slots,

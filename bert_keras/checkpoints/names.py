@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 from typing import Any
-
 from bert_keras.config import BertConfig
 
 # Name prefixes of the pre-training heads (Google / Hugging Face); present only in pre-training checkpoints.
@@ -30,12 +29,12 @@ def head_of(google_name: str) -> str | None:
 
 @dataclasses.dataclass(frozen=True)
 class WeightName:
-    """One weight: its name in each world and its Google shape (as `BertConfig` field names)."""
+    """One weight: its name in each world and its Google shape."""
 
     google: str  # `{i}` stands for the layer index
     hf: str  # relative to the BERT body (no `bert.` prefix); heads start with `cls.`
     ours: str  # attribute path from the model root; `encoder.` is the `BertEncoder` itself
-    shape: tuple[str, ...]
+    shape: tuple[str | int, ...]  # `BertConfig` field names, or fixed sizes
     hf_transposed: bool = False  # Hugging Face stores the transpose of Google's layout
     ours_transposed: bool = False  # our variable stores the transpose of Google's layout
 
@@ -46,7 +45,7 @@ class WeightName:
                                    ours=self.ours.format(i=layer))
 
     def google_shape(self, config: BertConfig) -> tuple[int, ...]:
-        return tuple(getattr(config, field) for field in self.shape)
+        return tuple(d if isinstance(d, int) else getattr(config, d) for d in self.shape)
 
     @property
     def is_head(self) -> bool:
@@ -94,21 +93,10 @@ _HEADS = [
     WeightName("cls/predictions/output_bias", "cls.predictions.bias", "masked_lm_head.output_bias",
                ("vocab_size",)),
     WeightName("cls/seq_relationship/output_weights", "cls.seq_relationship.weight",
-               "next_sentence_head.dense.kernel", ("num_labels", _H), ours_transposed=True),
+               "next_sentence_head.dense.kernel", (2, _H), ours_transposed=True),
     WeightName("cls/seq_relationship/output_bias", "cls.seq_relationship.bias", "next_sentence_head.dense.bias",
-               ("num_labels",)),
+               (2,)),
 ]
-
-
-class _ShapeConfig:
-    """`BertConfig` plus the NSP head's fixed 2 labels, for shape look-ups."""
-
-    def __init__(self, config: BertConfig):
-        self._config = config
-        self.num_labels = 2
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._config, name)
 
 
 def weight_names(config: BertConfig, heads: bool = True) -> list[WeightName]:
@@ -124,8 +112,7 @@ def weight_names(config: BertConfig, heads: bool = True) -> list[WeightName]:
 
 def google_shapes(config: BertConfig, heads: bool = True) -> dict[str, tuple[int, ...]]:
     """Google name -> the shape Google's BERT gives that variable under `config`."""
-    shape_config = _ShapeConfig(config)
-    return {w.google: w.google_shape(shape_config) for w in weight_names(config, heads)}
+    return {w.google: w.google_shape(config) for w in weight_names(config, heads)}
 
 
 def resolve_ours(model: Any, path: str) -> Any:
