@@ -1,0 +1,41 @@
+"""SavedModel export for TF Serving: raw text in, task answers out, tokenization inside the graph.
+
+    from bert_keras.export import export_checkpoint, export_encoder
+    path = export_checkpoint("path/to/hf_or_google_checkpoint", "/models/bert")  # -> /models/bert/1
+    path = export_encoder(encoder, tokenizer, "/models/bert", seq_length=128)
+
+or `python -m bert_keras.export --checkpoint=PATH --export_dir=DIR` (`--model_dir=DIR` for a fine-tuned or
+pre-trained model). The exported graph needs only `tensorflow` and `tensorflow_text` (for its ops) to run.
+"""
+
+from __future__ import annotations
+
+import os
+
+import keras
+
+from bert_keras.export.encoder import EncoderServing
+from bert_keras.export.serving import ServingModule, next_version, save_versioned
+
+DEFAULT_SEQ_LENGTH = 128
+
+
+def export_encoder(encoder: keras.Model, tokenizer, export_dir: str | os.PathLike, *,
+                   seq_length: int = DEFAULT_SEQ_LENGTH, version: int | None = None) -> str:
+    """Writes a TF-Hub-style encoder (text or token ids in; pooled/sequence outputs) to export_dir/<version>."""
+    return save_versioned(EncoderServing(encoder, tokenizer, seq_length), export_dir, version)
+
+
+def export_checkpoint(checkpoint: str | os.PathLike, export_dir: str | os.PathLike, *,
+                      vocab_file: str | None = None, lower_case: bool | None = None,
+                      seq_length: int = DEFAULT_SEQ_LENGTH, version: int | None = None) -> str:
+    """Exports the encoder of any checkpoint `bert_keras.checkpoints.load_encoder` reads (Hugging Face,
+    Google TF1, ours) with its vocab; `lower_case=None` follows the checkpoint's tokenizer config."""
+    from bert_keras.finetuning.pretrained import load_pretrained
+
+    encoder, tokenizer = load_pretrained(os.fspath(checkpoint), vocab_file=vocab_file, lower_case=lower_case)
+    return export_encoder(encoder, tokenizer, export_dir, seq_length=seq_length, version=version)
+
+
+__all__ = ["DEFAULT_SEQ_LENGTH", "EncoderServing", "ServingModule", "export_checkpoint", "export_encoder",
+           "next_version", "save_versioned"]
