@@ -35,7 +35,7 @@ sys.path.insert(0, str(REPO))
 
 from tasks.squad import evaluate as squad_evaluate  # noqa: E402
 from tasks.squad.data import SquadExample, read_squad_json  # noqa: E402
-from tasks.squad.features import answer_token_span, convert_examples_to_features  # noqa: E402
+from tasks.squad.features import answer_recovery, convert_examples_to_features  # noqa: E402
 
 
 def split_by_article(examples: list[SquadExample], split_article: int):
@@ -47,32 +47,15 @@ def split_by_article(examples: list[SquadExample], split_article: int):
 
 
 def round_trip(examples, tokenizer, max_seq_length, doc_stride, max_query_length) -> dict:
-    """How many gold answers are exactly some window's token span; the rest must start/end inside a token."""
+    """How every gold answer comes back from the windows (`answer_recovery` categories)."""
     features = convert_examples_to_features(examples, tokenizer, max_seq_length=max_seq_length,
                                             doc_stride=doc_stride, max_query_length=max_query_length)
     rows = collections.defaultdict(list)
     for row, index in enumerate(features.example_index):
         rows[int(index)].append(row)
-    exact = sub_token = missing = 0
-    for index, example in enumerate(examples):
-        for answer in example.answers:
-            found = inside = False
-            for row in rows[index]:
-                starts, ends = features.token_char_start[row], features.token_char_end[row]
-                context = starts >= 0
-                span = answer_token_span(answer.start, answer.end, np.where(context, starts, 1 << 30),
-                                         np.where(context, ends, -1))
-                if span is None:
-                    continue
-                if example.context[starts[span[0]]:ends[span[1]]] == answer.text:
-                    found = True
-                    break
-                inside = bool(starts[span[0]] < answer.start or ends[span[1]] > answer.end)
-            exact += found
-            sub_token += int((not found) and inside)
-            missing += int((not found) and not inside)
-    return {"answers": exact + sub_token + missing, "exact_token_span": exact,
-            "answer_boundary_inside_a_wordpiece": sub_token, "not_recovered": missing}
+    counts = collections.Counter(answer_recovery(example, answer, features, rows[index])
+                                 for index, example in enumerate(examples) for answer in example.answers)
+    return {"answers": sum(counts.values()), **counts}
 
 
 def gold_scores(path: str, version: str) -> dict:

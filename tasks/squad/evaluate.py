@@ -33,15 +33,18 @@ def normalize_answer(text: str) -> str:
 
 # --- v1.1 ---------------------------------------------------------------------------------------------
 
-def f1_v1(prediction: str, ground_truth: str) -> float:
-    prediction_tokens = normalize_answer(prediction).split()
-    truth_tokens = normalize_answer(ground_truth).split()
+def _overlap_f1(prediction_tokens: list[str], truth_tokens: list[str]) -> float:
+    """Bag-of-tokens F1 (Counter intersection); 0 when nothing overlaps."""
     num_same = sum((collections.Counter(prediction_tokens) & collections.Counter(truth_tokens)).values())
     if num_same == 0:
         return 0.0
     precision = num_same / len(prediction_tokens)
     recall = num_same / len(truth_tokens)
     return 2 * precision * recall / (precision + recall)
+
+
+def f1_v1(prediction: str, ground_truth: str) -> float:
+    return _overlap_f1(normalize_answer(prediction).split(), normalize_answer(ground_truth).split())
 
 
 def exact_match_v1(prediction: str, ground_truth: str) -> float:
@@ -87,12 +90,7 @@ def f1_v2(gold: str, prediction: str) -> float:
     gold_tokens, prediction_tokens = _tokens(gold), _tokens(prediction)
     if not gold_tokens or not prediction_tokens:
         return float(gold_tokens == prediction_tokens)  # no-answer: right only if both are empty
-    num_same = sum((collections.Counter(gold_tokens) & collections.Counter(prediction_tokens)).values())
-    if num_same == 0:
-        return 0.0
-    precision = num_same / len(prediction_tokens)
-    recall = num_same / len(gold_tokens)
-    return 2 * precision * recall / (precision + recall)
+    return _overlap_f1(prediction_tokens, gold_tokens)
 
 
 def has_answer_by_id(dataset: Sequence[dict]) -> dict[str, bool]:

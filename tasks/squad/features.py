@@ -86,6 +86,24 @@ def answer_token_span(char_start: int, char_end: int, token_starts: np.ndarray,
     return int(overlapping[0]), int(overlapping[-1])
 
 
+def answer_recovery(example: SquadExample, answer, features: SquadFeatures, rows: Sequence[int]) -> str:
+    """How `answer` comes back from the windows `rows` of `example`: "exact" (some window's token span is
+    exactly its text), "inside_wordpiece" (a boundary falls strictly inside a wordpiece, e.g. "gold" in
+    "golden", so no token span can equal it) or "missing" (a bug: the windows lost it)."""
+    inside = False
+    for row in rows:
+        starts, ends = features.token_char_start[row], features.token_char_end[row]
+        context = starts >= 0
+        span = answer_token_span(answer.start, answer.end, np.where(context, starts, np.iinfo(np.int32).max),
+                                 np.where(context, ends, -1))
+        if span is None:
+            continue
+        if example.context[starts[span[0]]:ends[span[1]]] == answer.text:
+            return "exact"
+        inside |= bool(starts[span[0]] < answer.start or ends[span[1]] > answer.end)
+    return "inside_wordpiece" if inside else "missing"
+
+
 def doc_windows(num_tokens: int, max_tokens: int, doc_stride: int) -> list[tuple[int, int]]:
     """(start, length) of each window, the original BERT stride rule (the last window ends at the end)."""
     spans, start = [], 0
