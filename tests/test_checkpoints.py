@@ -116,6 +116,8 @@ def test_minilm_hf_parity(minilm):
     checkpoint, encoder, inputs, expected = minilm
     assert checkpoint.format == "huggingface" and not checkpoint.has_heads
     assert checkpoint.config.hidden_act == "gelu" and checkpoint.config.num_hidden_layers == 6
+    header = read_checkpoint(checkpoint.path, load_weights=False)  # the weight file's path works too
+    assert (header.config, header.vocab_file, header.weights) == (checkpoint.config, checkpoint.vocab_file, {})
     assert inputs["input_mask"].sum(1).min() < inputs["input_mask"].shape[1]  # the batch has padding
     assert inputs["input_type_ids"].max() == 1  # and sentence pairs
     diff = _max_diff(encoder, inputs, expected)

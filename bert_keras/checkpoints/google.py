@@ -54,8 +54,10 @@ def _is_bert_variable(name: str) -> bool:
     return name.startswith(("bert/", *GOOGLE_HEADS))
 
 
-def read_google(prefix: str) -> tuple[dict[str, np.ndarray], list[str]]:
-    """Reads BERT variables by their Google names; training state and task heads are returned as ignored."""
+def read_google(prefix: str, config: BertConfig) -> tuple[dict[str, np.ndarray], list[str]]:
+    """Reads BERT variables by their Google names; training state and task heads are returned as ignored.
+
+    `config` is unused: Google's names need no config to map (the signature is that of every reader)."""
     try:
         reader = tf.train.load_checkpoint(prefix)
     except (tf.errors.OpError, ValueError) as e:

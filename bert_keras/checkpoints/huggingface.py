@@ -152,8 +152,6 @@ def write_hf_weights(weights: dict[str, np.ndarray], config: BertConfig, directo
     return directory
 
 
-def read_huggingface(config_file: str, weight_file: str) -> tuple[BertConfig, dict[str, np.ndarray], list[str]]:
-    config = BertConfig.from_json_file(config_file)
-    weights, ignored = hf_to_google(_load_file(weight_file), config, weight_file)
-    return config, weights, ignored
-
+def read_huggingface(weight_file: str, config: BertConfig) -> tuple[dict[str, np.ndarray], list[str]]:
+    """-> (Google-named weights, ignored non-BERT names) of a Hugging Face weight file or shard index."""
+    return hf_to_google(_load_file(weight_file), config, weight_file)

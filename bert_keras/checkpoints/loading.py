@@ -63,12 +63,22 @@ def _config_beside(weights_path: str, name: str, kind: str) -> str:
     return config_file
 
 
-def read_checkpoint(path: str | os.PathLike, vocab_file: str | os.PathLike | None = None) -> LoadedCheckpoint:
+# format -> (config file expected beside the weights, reader(weight file or prefix, config)).
+_READERS = {
+    "bert_keras": (native.CONFIG_FILE, native.read_native),
+    "google": (google.CONFIG_FILE, google.read_google),
+    "huggingface": (huggingface.CONFIG_FILE, huggingface.read_huggingface),
+}
+
+
+def read_checkpoint(path: str | os.PathLike, vocab_file: str | os.PathLike | None = None, *,
+                    load_weights: bool = True) -> LoadedCheckpoint:
     """Reads a Hugging Face, Google TF1 or bert_keras checkpoint (directory, weight file or TF prefix).
 
     Returns Google-named float32 weights (pre-training heads included when the checkpoint has them),
     checked against the checkpoint's config. The vocab is `vocab_file` if given, else `vocab.txt` beside
-    the weights if present; its size must equal the config's vocab_size.
+    the weights if present; its size must equal the config's vocab_size. `load_weights=False` reads only
+    config and vocab (cheap, `weights` is empty), e.g. to size a model before loading it.
     """
     path = os.fspath(path)
     if os.path.isdir(path):
@@ -78,17 +88,13 @@ def read_checkpoint(path: str | os.PathLike, vocab_file: str | os.PathLike | Non
     else:
         raise FileNotFoundError(f"checkpoint not found: {path} (no such file, directory or TF checkpoint prefix)")
 
+    config_name, reader = _READERS[fmt]
+    config = BertConfig.from_json_file(_config_beside(location, config_name, fmt))
+    weights, ignored = {}, []
+    if load_weights:
+        weights, ignored = reader(location, config)
+        validate_weights(weights, config, location)
     directory = os.path.dirname(location)
-    ignored: list[str] = []
-    if fmt == "bert_keras":
-        config, weights = native.read_native(_config_beside(location, native.CONFIG_FILE, fmt), location)
-    elif fmt == "google":
-        config = BertConfig.from_json_file(_config_beside(location, google.CONFIG_FILE, "Google TF1"))
-        weights, ignored = google.read_google(location)
-    else:
-        config, weights, ignored = huggingface.read_huggingface(
-            _config_beside(location, huggingface.CONFIG_FILE, "Hugging Face"), location)
-    validate_weights(weights, config, location)
     if vocab_file is None and os.path.isfile(os.path.join(directory, VOCAB_FILE)):
         vocab_file = os.path.join(directory, VOCAB_FILE)
     vocab_file = check_vocab(vocab_file, config, location)

@@ -46,14 +46,13 @@ def is_native_weight_file(path: str) -> bool:
         return False
 
 
-def read_native(config_file: str, weight_file: str) -> tuple[BertConfig, dict[str, np.ndarray]]:
-    config = BertConfig.from_json_file(config_file)
+def read_native(weight_file: str, config: BertConfig) -> tuple[dict[str, np.ndarray], list[str]]:
+    """-> (Google-named weights, ignored names: always none in our own format)."""
     if not os.path.isfile(weight_file):
-        raise FileNotFoundError(f"weights file not found: {weight_file} (expected beside {config_file})")
+        raise FileNotFoundError(f"weights file not found: {weight_file} (expected beside {CONFIG_FILE})")
     with safe_open(weight_file, framework="numpy") as f:
         version = (f.metadata() or {}).get("format_version")
         if version != FORMAT_VERSION:
             raise CheckpointError(f"{weight_file}: bert_keras format version {version!r}, this package reads "
                                   f"{FORMAT_VERSION!r}")
-        weights = {k: f.get_tensor(k) for k in f.keys()}
-    return config, weights
+        return {k: f.get_tensor(k) for k in f.keys()}, []
