@@ -455,3 +455,20 @@ def test_convert_cli_round_trip(tmp_path):
     assert converted.weights.keys() == reference.weights.keys()
     for name, value in reference.weights.items():
         np.testing.assert_array_equal(converted.weights[name], value)
+
+
+def test_fine_tuning_model_maps_through_its_encoder(tmp_path):
+    import keras
+
+    class Classifier(keras.Model):
+        def __init__(self, encoder):
+            super().__init__()
+            self.encoder = encoder
+            self.head = keras.layers.Dense(3)
+
+    encoder = BertEncoder(TINY)
+    save_encoder(Classifier(encoder), tmp_path)  # builds the encoder; the task head is not BERT's
+    other = Classifier(BertEncoder(TINY))
+    assign_google_weights(other, read_checkpoint(tmp_path).weights)
+    inputs = encoder.dummy_inputs(2, 8)
+    np.testing.assert_array_equal(other.encoder(inputs)["pooled_output"], encoder(inputs)["pooled_output"])

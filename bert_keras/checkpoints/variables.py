@@ -24,11 +24,16 @@ def _has_heads(model: Any) -> bool:
 
 
 def model_weight_names(model: Any) -> list[WeightName]:
-    """The `WeightName`s of `model`: the encoder's, plus the heads' if it is a pre-training model."""
+    """The `WeightName`s of `model`: the encoder's, plus the heads' if it is a pre-training model.
+
+    Any other model with an `.encoder` (e.g. a fine-tuning model) maps through its encoder alone.
+    """
     encoder = encoder_of(model)
-    if not model.built:
-        model.build()  # our models create every weight in build() without data
-    return weight_names(encoder.config, heads=_has_heads(model))
+    heads = _has_heads(model)
+    owner = model if heads else encoder
+    if not owner.built:
+        owner.build()  # our encoder and pre-training model create every weight in build() without data
+    return weight_names(encoder.config, heads=heads)
 
 
 def google_weights(model: Any) -> dict[str, np.ndarray]:
