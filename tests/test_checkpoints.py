@@ -151,6 +151,7 @@ def test_tf1_checkpoint_round_trip_parity(minilm, tmp_path):
     for name, value in heads.items():
         np.testing.assert_array_equal(loaded.weights[name], value)
     assert read_checkpoint(prefix + ".index").path == prefix  # a file of the checkpoint works as well
+    assert read_checkpoint(prefix + ".data-00000-of-00001", load_weights=False).path == prefix
     # Google's "gelu" is the tanh form; our side key in bert_config.json keeps this checkpoint's exact form.
     assert loaded.config == c
     diff = _max_diff(build_encoder(loaded), inputs, expected)
