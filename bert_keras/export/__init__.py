@@ -11,11 +11,15 @@ pre-trained model). The exported graph needs only `tensorflow` and `tensorflow_t
 from __future__ import annotations
 
 import os
+from typing import Sequence
 
 import keras
 
+from bert_keras.export.classifier import ClassifierServing
 from bert_keras.export.encoder import EncoderServing
+from bert_keras.export.pretraining import PretrainingServing
 from bert_keras.export.serving import ServingModule, next_version, save_versioned
+from bert_keras.export.squad import SquadServing
 
 DEFAULT_SEQ_LENGTH = 128
 
@@ -24,6 +28,32 @@ def export_encoder(encoder: keras.Model, tokenizer, export_dir: str | os.PathLik
                    seq_length: int = DEFAULT_SEQ_LENGTH, version: int | None = None) -> str:
     """Writes a TF-Hub-style encoder (text or token ids in; pooled/sequence outputs) to export_dir/<version>."""
     return save_versioned(EncoderServing(encoder, tokenizer, seq_length), export_dir, version)
+
+
+def export_classifier(model: keras.Model, tokenizer, export_dir: str | os.PathLike, *,
+                      seq_length: int = DEFAULT_SEQ_LENGTH, label_names: Sequence[str] | None = None,
+                      num_text_fields: int = 1, version: int | None = None) -> str:
+    """GLUE-style classifier/regressor (`tasks.glue.model.GlueClassifier`): text in, labels or score out."""
+    module = ClassifierServing(model, tokenizer, seq_length, label_names=label_names,
+                               num_text_fields=num_text_fields)
+    return save_versioned(module, export_dir, version)
+
+
+def export_pretraining(model: keras.Model, tokenizer, export_dir: str | os.PathLike, *,
+                       seq_length: int = DEFAULT_SEQ_LENGTH, top_k: int = 5, max_masks: int = 20,
+                       version: int | None = None) -> str:
+    """`BertPretrainingModel`: text with [MASK]s in, top-k words per mask and NSP probability out."""
+    module = PretrainingServing(model, tokenizer, seq_length, top_k=top_k, max_masks=max_masks)
+    return save_versioned(module, export_dir, version)
+
+
+def export_squad(model: keras.Model, tokenizer, export_dir: str | os.PathLike, *, seq_length: int = 384,
+                 max_query_length: int = 64, doc_stride: int = 128, max_answer_length: int = 30,
+                 version: int | None = None) -> str:
+    """`tasks.squad.model.SquadModel`: question + context in, answer text and character offsets out."""
+    module = SquadServing(model, tokenizer, seq_length, max_query_length=max_query_length,
+                          doc_stride=doc_stride, max_answer_length=max_answer_length)
+    return save_versioned(module, export_dir, version)
 
 
 def export_checkpoint(checkpoint: str | os.PathLike, export_dir: str | os.PathLike, *,
@@ -37,5 +67,6 @@ def export_checkpoint(checkpoint: str | os.PathLike, export_dir: str | os.PathLi
     return export_encoder(encoder, tokenizer, export_dir, seq_length=seq_length, version=version)
 
 
-__all__ = ["DEFAULT_SEQ_LENGTH", "EncoderServing", "ServingModule", "export_checkpoint", "export_encoder",
-           "next_version", "save_versioned"]
+__all__ = ["DEFAULT_SEQ_LENGTH", "ClassifierServing", "EncoderServing", "PretrainingServing", "ServingModule",
+           "SquadServing", "export_checkpoint", "export_classifier", "export_encoder", "export_pretraining",
+           "export_squad", "next_version", "save_versioned"]

@@ -8,7 +8,8 @@ response format. Usage:
 
     python serving_client.py SAVED_MODEL_DIR REQUESTS.json RESPONSES.json
 
-REQUESTS.json: {"<name>": {"rest": <REST body>} | {"grpc": <REST-columnar-like body>}}. RESPONSES.json gets
+REQUESTS.json: {"<name>": {"rest": <REST body>} | {"grpc": <REST-columnar-like body>}} (an entry's optional
+"saved_model" key sends it to another SavedModel dir instead). RESPONSES.json gets
 {"<name>": <REST response>, ..., "_modules": {"bert_keras": false}} (proof of what the process imported).
 
 Tests import this file for `predict_in_fresh_process` and `saved_model_cli_signatures`.
@@ -108,11 +109,15 @@ def grpc_predict(model, body):
 
 
 def main(saved_model_dir, requests_file, responses_file):
-    model = tf.saved_model.load(saved_model_dir)
+    models = {}
     with open(requests_file, encoding="utf-8") as f:
         requests = json.load(f)
     responses = {}
     for name, request in requests.items():
+        path = request.get("saved_model", saved_model_dir)
+        if path not in models:
+            models[path] = tf.saved_model.load(path)
+        model = models[path]
         try:
             if "rest" in request:
                 responses[name] = rest_predict(model, request["rest"])
