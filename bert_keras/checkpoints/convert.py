@@ -1,4 +1,4 @@
-"""Command line: convert a BERT checkpoint between Hugging Face, Google TF1 and bert_keras formats.
+"""Convert a BERT checkpoint between Hugging Face, Google TF1 and bert_keras formats.
 
     python -m bert_keras.checkpoints.convert --input path/to/checkpoint --output_dir out --format google
 """
@@ -14,7 +14,8 @@ from bert_keras.checkpoints.saving import WRITERS, convert_checkpoint
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m bert_keras.checkpoints.convert",
+                                     description=__doc__.splitlines()[0])
     parser.add_argument("--input", required=True,
                         help="checkpoint directory, weight file or TF checkpoint prefix (any supported format)")
     parser.add_argument("--output_dir", required=True, help="directory to write")
