@@ -37,8 +37,8 @@ flags.DEFINE_bool("remat", False, "Recompute transformer-block activations in th
 # --- data ------------------------------------------------------------------------------------------
 flags.DEFINE_string("input_file", None, "Training text: comma-separated files or globs (one sentence per line, "
                     "blank line between documents). 'demo:train' = the corpus shipped with the package.")
-flags.DEFINE_string("eval_input_file", None, "Held-out text for evaluation, same format; 'demo:eval' = the "
-                    "shipped held-out shard. No evaluation when unset.")
+flags.DEFINE_string("eval_input_file", None, "Held-out text for evaluation, same format; 'demo:heldout' = the "
+                    "shipped held-out books. No evaluation when unset.")
 flags.DEFINE_integer("max_seq_length", 128, "Tokens per sequence, [CLS] and [SEP]s included.")
 flags.DEFINE_integer("max_predictions_per_seq", 20, "Masked positions per sequence (padding included).")
 flags.DEFINE_float("masked_lm_prob", 0.15, "Share of tokens masked.")
@@ -110,13 +110,19 @@ def _resolve_flagfile_args(argv: list[str]) -> list[str]:
     return resolved
 
 
+def _demo_resources():
+    try:
+        from bert_keras import resources
+    except ImportError as e:
+        raise app.UsageError(f"the demo corpus is not installed with this package ({e})") from None
+    return resources
+
+
 def _resolve_files(spec: str, flag: str) -> list[str]:
     from bert_keras.data.documents import expand_input_files
 
     if spec.startswith("demo:"):
-        from bert_keras import resources
-
-        return list(resources.demo_corpus_files(spec.split(":", 1)[1]))
+        return list(_demo_resources().demo_corpus_files(spec.split(":", 1)[1]))
     try:
         files = expand_input_files(spec)
     except (FileNotFoundError, ValueError) as e:
@@ -128,9 +134,7 @@ def _resolve_files(spec: str, flag: str) -> list[str]:
 
 def _resolve_vocab() -> str:
     if FLAGS.vocab_file == "demo":
-        from bert_keras import resources
-
-        return resources.demo_vocab_file()
+        return _demo_resources().demo_vocab_file()
     if FLAGS.vocab_file:
         if not os.path.isfile(FLAGS.vocab_file):
             raise app.UsageError(f"--vocab_file={FLAGS.vocab_file!r} does not exist")
@@ -234,12 +238,12 @@ class Pretrainer:
         self.tf = tf
         self.strategy = strategy
         self.config = config
-        self.vocab_file = vocab_file
         self.phases = phases()
         self.accumulation = FLAGS.gradient_accumulation_steps
         self.tokenizer = BertTokenizer(vocab_file, lower_case=FLAGS.do_lower_case)
         self._data = data
         self.train_files, self.eval_files = train_files, eval_files
+        self._eval_cache: dict[int, list[dict]] = {}
 
         keras.mixed_precision.set_global_policy(FLAGS.mixed_precision)
         keras.utils.set_random_seed(FLAGS.seed)
@@ -256,8 +260,8 @@ class Pretrainer:
             self.optimizer = optimizer
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step",
                                     aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
-        # Plain tf.data iterators (a distributed iterator cannot be checkpointed); `_split` hands each
-        # replica its slice of the global batch inside the compiled loop.
+        # Plain tf.data iterators (a distributed iterator cannot be checkpointed); `split_batch` hands
+        # each replica its slice of the global batch inside the compiled loop.
         self.train_iterators = [iter(self._dataset(train_files, p, seed=FLAGS.seed + i, micro=True))
                                 for i, p in enumerate(self.phases)]
         self.checkpoint = tf.train.Checkpoint(
@@ -285,17 +289,24 @@ class Pretrainer:
         self.eval_loop = build_eval_loop(self.model, self.strategy, jit_compile=FLAGS.jit_compile)
 
     # --- evaluation ------------------------------------------------------------------------------
-    def _eval_dataset(self):
-        phase = self.phases[-1] if int(self.step.numpy()) >= self.phases[0].end_step else self.phases[0]
-        return self._dataset(self.eval_files, phase, seed=FLAGS.seed + 1000, micro=False,
-                             batch_size=FLAGS.eval_batch_size).take(FLAGS.max_eval_steps)
+    def _eval_batches(self) -> list[dict]:
+        """The held-out batches, built once per phase and kept in memory: every evaluation (and the
+        unigram baseline) sees exactly the same sequences and masks."""
+        phase_index = 0 if int(self.step.numpy()) < self.phases[0].end_step else len(self.phases) - 1
+        if phase_index not in self._eval_cache:
+            dataset = self._dataset(self.eval_files, self.phases[phase_index], seed=FLAGS.seed + 1000,
+                                    micro=False, batch_size=FLAGS.eval_batch_size)
+            self._eval_cache[phase_index] = list(dataset.take(FLAGS.max_eval_steps).as_numpy_iterator())
+        return self._eval_cache[phase_index]
 
     def evaluate(self) -> dict[str, float]:
         """Held-out MLM/NSP loss and accuracy over the same `max_eval_steps` batches every time."""
         from bert_keras.pretraining_model import summarize_statistics
 
-        iterator = iter(self._eval_dataset())
-        totals = self.eval_loop(iterator, self.tf.constant(FLAGS.max_eval_steps))
+        batches = self._eval_batches()
+        stacked = {k: self.tf.stack([b[k] for b in batches]) for k in batches[0]}
+        iterator = iter(self.tf.data.Dataset.from_tensor_slices(stacked))
+        totals = self.eval_loop(iterator, self.tf.constant(len(batches)))
         return summarize_statistics(totals.numpy())
 
     def unigram_baseline_loss(self, train_batches: int = 200) -> float:
@@ -309,7 +320,7 @@ class Pretrainer:
             np.add.at(counts, batch["masked_lm_ids"], batch["masked_lm_weights"])
         log_prob = np.log(counts / counts.sum())
         total = weight = 0.0
-        for batch in self._eval_dataset().as_numpy_iterator():
+        for batch in self._eval_batches():
             total -= float((log_prob[batch["masked_lm_ids"]] * batch["masked_lm_weights"]).sum())
             weight += float(batch["masked_lm_weights"].sum())
         return total / max(weight, 1e-9)

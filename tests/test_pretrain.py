@@ -85,7 +85,8 @@ def test_sigkilled_run_resumes_with_exactly_the_uninterrupted_losses(tmp_path):
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.time() + TIMEOUT
-        while not (killed_dir / "checkpoints" / "ckpt-5.index").exists():
+        # The `checkpoint` state file is written last: from then on ckpt-5 is the committed latest.
+        while not (killed_dir / "checkpoints" / "checkpoint").exists():
             assert victim.poll() is None, "the run ended before its first checkpoint"
             assert time.time() < deadline
             time.sleep(0.01)
@@ -203,17 +204,44 @@ def test_mirrored_and_multi_worker_runs_match_one_device(tmp_path):
         assert multi[step] == pytest.approx(single[step], rel=1e-5)
 
 
-@pytest.mark.parametrize("policy,jit", [("mixed_bfloat16", True), ("mixed_float16", False)])
-def test_mixed_precision_and_xla_train_with_finite_losses(tmp_path, policy, jit):
-    results = _run_in_process(_args(tmp_path, num_train_steps=2, save_checkpoints_steps=2,
-                                    mixed_precision=policy, jit_compile=jit,
-                                    eval_input_file=os.path.join(DATA, "eval.txt"), max_eval_steps=1))
-    assert np.isfinite(results["mlm_loss"]) and np.isfinite(results["nsp_loss"])
-    assert results["mlm_loss"] > 1.0
-    records = _train_steps(tmp_path)
-    assert [r["step"] for r in records] == [1, 2] and all(np.isfinite(r["grad_norm"]) for r in records)
-    exported = os.listdir(tmp_path / "export" / "google")
-    assert "bert_config.json" in exported and any(name.startswith("bert_model.ckpt") for name in exported)
+@pytest.mark.parametrize("policy,jit", [("mixed_bfloat16", True), ("mixed_float16", False), ("float32", True)])
+def test_mixed_precision_and_xla_steps_train_with_finite_losses(policy, jit):
+    import keras
+
+    from bert_keras.config import BertConfig
+    from bert_keras.optimization import create_optimizer
+    from bert_keras.pretraining_loop import build_train_loop
+    from bert_keras.pretraining_model import BertPretrainingModel, summarize_statistics
+
+    rng = np.random.default_rng(0)
+    b, s, p = 4, 16, 3
+    batch = {"input_word_ids": rng.integers(5, 97, (b, s)).astype("int32"), "input_mask": np.ones((b, s), "int32"),
+             "input_type_ids": np.zeros((b, s), "int32"),
+             "masked_lm_positions": np.tile(np.arange(1, 1 + p, dtype="int32"), (b, 1)),
+             "masked_lm_ids": rng.integers(5, 97, (b, p)).astype("int32"),
+             "masked_lm_weights": np.ones((b, p), "float32"), "next_sentence_labels": np.array([0, 1, 0, 1], "int32")}
+    keras.mixed_precision.set_global_policy(policy)
+    try:
+        strategy = tf.distribute.OneDeviceStrategy("/cpu:0")
+        with strategy.scope():
+            model = BertPretrainingModel(BertConfig(vocab_size=97, hidden_size=32, num_hidden_layers=1,
+                                                    num_attention_heads=2, intermediate_size=64))
+            model.build()
+            optimizer = create_optimizer(1e-2, 10, 0, clip_norm=None, gradients_are_reduced=True)
+            if policy == "mixed_float16":
+                optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+            optimizer.build(model.trainable_variables)
+        loop = build_train_loop(model, optimizer, strategy, jit_compile=jit, clip_norm=1.0)
+        iterator = iter(tf.data.Dataset.from_tensors(batch).repeat())
+        first = summarize_statistics(loop(iterator, tf.constant(1)).numpy()[:-1])
+        totals = loop(iterator, tf.constant(5)).numpy()
+        last = summarize_statistics(loop(iterator, tf.constant(1)).numpy()[:-1])
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert np.all(np.isfinite(totals))
+    assert model.encoder.transformer_blocks[0].intermediate.compute_dtype == (
+        {"mixed_bfloat16": "bfloat16", "mixed_float16": "float16"}.get(policy, "float32"))
+    assert last["mlm_loss"] < first["mlm_loss"]  # 7 steps on one batch: it memorises
 
 
 @pytest.mark.parametrize("flag,message", [
@@ -229,3 +257,16 @@ def test_bad_flags_fail_before_any_work(tmp_path, flag, message):
     with pytest.raises(app.UsageError, match=message):
         _run_in_process(_args(tmp_path) + [flag])
     assert not (tmp_path / "checkpoints").exists()
+
+
+def test_strategies_without_their_hardware_or_cluster_fail_clearly(monkeypatch):
+    from bert_keras.distribution import create_strategy
+
+    with pytest.raises(RuntimeError, match="no TPU found"):
+        create_strategy("tpu", None)
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    with pytest.raises(ValueError, match="TF_CONFIG is not set"):
+        create_strategy("multi_worker_mirrored")
+    monkeypatch.setenv("TF_CONFIG", "{not json")
+    with pytest.raises(ValueError, match="not valid JSON"):
+        create_strategy("multi_worker_mirrored")
