@@ -19,6 +19,8 @@ define_flags(max_seq_length=128, learning_rate=2e-5, num_train_epochs=3, train_b
 flags.DEFINE_enum("task", None, sorted(GLUE_TASKS), "GLUE task.")
 flags.DEFINE_enum("data_source", "auto", ["auto", "tsv", "tfds"], "Original GLUE TSV directory, or a "
                   "prepared tensorflow_datasets dir (auto: TSV if <data_dir>/<task dir> exists).")
+flags.DEFINE_integer("pad_to_multiple", 8, "Dynamic padding: cut each batch to its longest sequence rounded up "
+                     "to this multiple (= --max_seq_length for fixed shapes).")
 flags.mark_flags_as_required(["task", "data_dir", "model_dir"])
 FLAGS = flags.FLAGS
 
@@ -30,7 +32,8 @@ def main(argv):
     config = config_from_flags(FLAGS)
     encoder, tokenizer = pretrained_from_flags(FLAGS)
     task = GlueTask(FLAGS.task, FLAGS.data_dir, tokenizer, FLAGS.max_seq_length,
-                    eval_batch_size=FLAGS.eval_batch_size, source=FLAGS.data_source)
+                    eval_batch_size=FLAGS.eval_batch_size, source=FLAGS.data_source,
+                    pad_to_multiple=FLAGS.pad_to_multiple)
     report = run(task, encoder, config, do_train=FLAGS.do_train, do_eval=FLAGS.do_eval,
                  do_predict=FLAGS.do_predict, export_dir=FLAGS.export_dir)
     print(json.dumps({k: v for k, v in report.items() if k != "fit"}, indent=1, default=str))

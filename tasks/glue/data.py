@@ -165,9 +165,10 @@ def read_split(spec: GlueTaskSpec, split: str, data_dir: str, source: str = "aut
 
 
 def make_dataset(examples: GlueExamples, tokenizer, packer, batch_size: int, *, with_labels: bool = True,
-                 shuffle_seed: int | None = None) -> tf.data.Dataset:
-    """Batches of packed features (dynamic padding) and, if `with_labels`, labels; in file order unless
-    `shuffle_seed` is given (then reshuffled every epoch)."""
+                 shuffle_seed: int | None = None, pad_to_multiple: int = 8) -> tf.data.Dataset:
+    """Batches of packed features and, if `with_labels`, labels; in file order unless `shuffle_seed` is
+    given (then reshuffled every epoch). Dynamic padding: each batch is cut to its longest sequence
+    rounded up to `pad_to_multiple` (use max_seq_length for fixed shapes)."""
     texts = {"text_a": tf.constant(examples.text_a)}
     if examples.text_b is not None:
         texts["text_b"] = tf.constant(examples.text_b)
@@ -184,6 +185,6 @@ def make_dataset(examples: GlueExamples, tokenizer, packer, batch_size: int, *, 
         segments = [tokenizer.tokenize(texts["text_a"])]
         if "text_b" in texts:
             segments.append(tokenizer.tokenize(texts["text_b"]))
-        return trim_padding(packer(segments), *labels)
+        return trim_padding(packer(segments), *labels, multiple=pad_to_multiple)
 
     return dataset.batch(batch_size).map(encode, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)

@@ -27,7 +27,7 @@ class GlueTask(FineTuningTask):
     """
 
     def __init__(self, spec: GlueTaskSpec | str, data_dir: str, tokenizer, max_seq_length: int = 128,
-                 eval_batch_size: int = 64, source: str = "auto"):
+                 eval_batch_size: int = 64, source: str = "auto", pad_to_multiple: int = 8):
         from bert_keras.tokenizer import SegmentPacker
 
         self.spec = get_task(spec) if isinstance(spec, str) else spec
@@ -39,6 +39,7 @@ class GlueTask(FineTuningTask):
         self.packer = SegmentPacker(max_seq_length, tokenizer.cls_id, tokenizer.sep_id, tokenizer.pad_id)
         self.eval_batch_size = eval_batch_size
         self.source = source
+        self.pad_to_multiple = pad_to_multiple
         self._examples: dict[str, GlueExamples] = {}
 
     def examples(self, split: str) -> GlueExamples:
@@ -48,7 +49,8 @@ class GlueTask(FineTuningTask):
 
     def dataset(self, split: str, batch_size: int, *, with_labels: bool = True, shuffle_seed: int | None = None):
         return make_dataset(self.examples(split), self.tokenizer, self.packer, batch_size,
-                            with_labels=with_labels, shuffle_seed=shuffle_seed)
+                            with_labels=with_labels, shuffle_seed=shuffle_seed,
+                            pad_to_multiple=self.pad_to_multiple)
 
     # --- FineTuningTask ---------------------------------------------------------------------------
     def train_dataset(self, batch_size: int, seed: int = 0):

