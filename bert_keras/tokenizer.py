@@ -8,11 +8,12 @@ WordpieceTokenizer is greedy longest-match-first with `##` continuations and [UN
 characters or with an unmatched remainder.
 
 Here the same steps are plain TF ops, so the layer runs in tf.data and in exported SavedModels:
-`tf.strings.lower(encoding="utf-8")` is ICU full lower-casing (Python's `str.lower()` incl. final sigma and
-`İ` -> `i̇`), `normalize_utf8(NFD)` + `\\p{Mn}` removal strips accents, RE2 regexes do cleaning/splitting,
-and `FastWordpieceTokenizer` (LinMaxMatch, same result as greedy longest-match-first) does WordPiece.
-Lower-casing the whole cleaned string equals lower-casing each whitespace token, because whitespace, CJK
-ideographs and removed characters all end Python's final-sigma context just as token boundaries do.
+an RE2 regex removes what `_clean_text` drops; `tf.strings.lower(encoding="utf-8")` is ICU full
+lower-casing (= Python's `str.lower()`, incl. final sigma and `İ` -> `i̇`); `normalize_utf8(NFD)` + `\\p{Mn}`
+removal strips accents; `FastWordpieceTokenizer` in end-to-end mode splits on whitespace, punctuation and
+CJK ideographs with the original's character classes and does WordPiece (LinMaxMatch = greedy
+longest-match-first). Lower-casing the whole cleaned string equals lower-casing each whitespace token:
+whitespace ends Python's final-sigma context just as a token boundary does.
 """
 
 from __future__ import annotations
@@ -24,20 +25,15 @@ import keras
 import tensorflow as tf
 import tensorflow_text as tf_text
 
-SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 REQUIRED_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]")
 
 # Characters the original `_clean_text` drops: NUL, U+FFFD and `_is_control` (Cc/Cf except \t \n \r).
 _REMOVED_CHARS = r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\p{Cf}\x{FFFD}]"
-# `_is_whitespace` (\t \n \r and Zs) plus U+2028/U+2029, which `str.split()` also splits on. Other Python
-# whitespace (\x0b, \x0c, \x1c-\x1f, \x85) is Cc and removed before splitting.
-_WHITESPACE = r"[\t\n\r\p{Zs}\x{2028}\x{2029}]"
-# `_is_punctuation` (ASCII non-alphanumerics and Unicode P*) and `_is_chinese_char`: each becomes its own word.
-_PUNCTUATION_OR_CJK = (
-    r"[!-/:-@\[-`{-~\p{P}"
-    r"\x{4E00}-\x{9FFF}\x{3400}-\x{4DBF}\x{20000}-\x{2A6DF}\x{2A700}-\x{2B73F}\x{2B740}-\x{2B81F}"
-    r"\x{2B820}-\x{2CEAF}\x{F900}-\x{FAFF}\x{2F800}-\x{2FA1F}]"
-)
+
+
+# The methods below have no data-dependent Python control flow; skipping AutoGraph conversion (which
+# tf.data applies to mapped functions) cuts tracing from seconds to a fraction of a second.
+_graph_ready = tf.autograph.experimental.do_not_convert
 
 
 def load_vocabulary(vocab_file: str | os.PathLike) -> list[str]:
@@ -45,8 +41,11 @@ def load_vocabulary(vocab_file: str | os.PathLike) -> list[str]:
     path = os.fspath(vocab_file)
     if not tf.io.gfile.exists(path):
         raise FileNotFoundError(f"BERT vocab file not found: {path}")
-    with tf.io.gfile.GFile(path, "r") as f:
-        return [line.strip() for line in f.read().splitlines()]
+    with tf.io.gfile.GFile(path, "rb") as f:
+        lines = f.read().decode("utf-8").split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()  # the newline ending the last line
+    return [line.strip() for line in lines]
 
 
 def _check_vocabulary(vocab: list[str], source: str) -> None:
@@ -110,16 +109,22 @@ class BertTokenizer(keras.layers.Layer):
         self.cls_id = self._token_ids["[CLS]"]
         self.sep_id = self._token_ids["[SEP]"]
         self.mask_id = self._token_ids.get("[MASK]", -1)
+        # End-to-end mode splits on whitespace, punctuation (ASCII non-alphanumerics + Unicode P*) and CJK
+        # ideographs exactly like the original BasicTokenizer (checked over all code points). Its word limit
+        # is in bytes; the original's 100-character limit is applied afterwards (see `_wordpieces`).
         self._wordpiece = tf_text.FastWordpieceTokenizer(
             vocab=vocab,
             suffix_indicator="##",
-            # Characters are counted below; a word within the limit is at most 4 bytes per character.
             max_bytes_per_word=4 * self.max_chars_per_word,
             token_out_type=tf.int32,
             unknown_token="[UNK]",
-            no_pretokenization=True,
+            no_pretokenization=False,
         )
         self._vocab_tensor = tf.constant(vocab)
+        # Word-initial pieces never start with "##" (a word cannot start with punctuation '#'), so the
+        # suffix flag of each piece recovers word boundaries; piece lengths give each word's length.
+        self._is_suffix = tf.constant([t.startswith("##") for t in vocab])
+        self._piece_chars = tf.constant([len(t) - 2 if t.startswith("##") else len(t) for t in vocab], tf.int32)
         self.built = True
 
     @property
@@ -136,9 +141,13 @@ class BertTokenizer(keras.layers.Layer):
             raise IndexError(f"token id {token_id} outside the vocabulary [0, {len(self.vocab)})")
         return self.vocab[int(token_id)]
 
-    # -- normalization ---------------------------------------------------------------------------------
+    # -- pipeline --------------------------------------------------------------------------------------
     def _normalize(self, text: tf.Tensor) -> tf.Tensor:
-        """Original `_clean_text` removals, then (uncased) `str.lower()`, NFD and Mn stripping."""
+        """Original `_clean_text` removals, then (uncased) `str.lower()`, NFD and Mn stripping.
+
+        Whitespace is left as is (the word splitter treats it like the original); lengths of removed or
+        rewritten characters are recovered per character in `_normalized_char_lengths`.
+        """
         text = tf.strings.regex_replace(text, _REMOVED_CHARS, "")
         if self.lower_case:
             text = tf.strings.lower(text, encoding="utf-8")
@@ -146,35 +155,56 @@ class BertTokenizer(keras.layers.Layer):
             text = tf.strings.regex_replace(text, r"\p{Mn}", "")
         return text
 
-    def _wordpiece_words(self, words: tf.Tensor) -> tf.RaggedTensor:
-        """WordPiece ids [words, (pieces)] of basic-tokenized words; over-long words -> [UNK]."""
-        too_long = tf.strings.length(words, unit="UTF8_CHAR") > self.max_chars_per_word
-        return self._wordpiece.tokenize(tf.where(too_long, "[UNK]", words))
+    def _wordpieces(self, normalized: tf.Tensor, with_offsets: bool):
+        """Split + WordPiece of normalized 1-D strings -> ids [batch, (pieces)] (and byte offsets into them).
 
-    def _basic_words(self, text: tf.Tensor) -> tf.RaggedTensor:
-        """Original BasicTokenizer on a 1-D string tensor -> [batch, (words)]."""
-        text = self._normalize(text)
-        return tf_text.regex_split(
-            text, f"{_WHITESPACE}|{_PUNCTUATION_OR_CJK}", _PUNCTUATION_OR_CJK
-        )
-
-    # -- public API ------------------------------------------------------------------------------------
-    def tokenize_words(self, strings) -> tf.RaggedTensor | tf.Tensor:
-        """Wordpiece ids grouped by basic-tokenizer word: [batch, (words), (wordpieces)] int32.
-
-        Words are what the original BasicTokenizer yields (whole-word masking, label alignment).
-        A scalar string gives [(words), (wordpieces)].
+        Words over `max_chars_per_word` characters become a single [UNK], as in the original.
         """
+        if with_offsets:
+            ids, starts, ends = self._wordpiece.tokenize_with_offsets(normalized)
+        else:
+            ids = self._wordpiece.tokenize(normalized)
+        pieces = ids.values
+        is_start = tf.logical_not(tf.gather(self._is_suffix, pieces))
+        word = tf.cumsum(tf.cast(is_start, tf.int32)) - 1
+        num_words = tf.reduce_sum(tf.cast(is_start, tf.int32))
+        word_chars = tf.math.unsorted_segment_sum(tf.gather(self._piece_chars, pieces), word, num_words)
+        in_long_word = tf.gather(word_chars > self.max_chars_per_word, word)
+        keep = tf.logical_or(is_start, tf.logical_not(in_long_word))
+        rows = ids.value_rowids()
+
+        def packed(values):
+            return tf.RaggedTensor.from_value_rowids(
+                tf.boolean_mask(values, keep), tf.boolean_mask(rows, keep), nrows=ids.nrows(), validate=False
+            )
+
+        ids = packed(tf.where(in_long_word, self.unk_id, pieces))
+        if not with_offsets:
+            return ids
+        word_ends = tf.math.unsorted_segment_max(ends.values, word, num_words)
+        return ids, packed(starts.values), packed(tf.where(in_long_word, tf.gather(word_ends, word), ends.values))
+
+    def _normalized_char_lengths(self, codepoints: tf.Tensor) -> tf.Tensor:
+        """Byte length of each character after `_normalize` (0 if removed), computed once per distinct char.
+
+        Normalizing character by character gives the same lengths as normalizing the whole string: NFD and
+        Mn stripping act per character, and context-dependent lower-casing (final sigma) keeps lengths.
+        """
+        distinct, index = tf.unique(codepoints)
+        chars = tf.strings.unicode_encode(distinct[:, tf.newaxis], "UTF-8")
+        return tf.gather(tf.cast(tf.strings.length(self._normalize(chars)), tf.int64), index)
+
+    @staticmethod
+    def _batched(strings, method: str):
         strings = _as_string_tensor(strings)
         if isinstance(strings, tf.RaggedTensor):
-            raise TypeError("tokenize_words takes whole strings; use tokenize() for pre-split words")
-        if strings.shape.rank == 0:
-            return self.tokenize_words(strings[tf.newaxis])[0]
-        if strings.shape.rank != 1:
-            raise ValueError(f"expected a scalar or 1-D batch of strings, got shape {strings.shape}")
-        words = self._basic_words(strings)
-        return words.with_flat_values(self._wordpiece_words(words.flat_values))
+            raise TypeError(f"{method} takes whole strings; tokenize() also takes pre-split words")
+        if strings.shape.rank not in (0, 1):
+            raise ValueError(f"{method} expects a scalar or 1-D batch of strings, got shape {strings.shape}")
+        return strings
 
+    # -- public API ------------------------------------------------------------------------------------
+    @_graph_ready
     def tokenize(self, strings) -> tf.RaggedTensor | tf.Tensor:
         """Wordpiece ids without special tokens: [batch, (wordpieces)] int32 (a scalar gives [(wordpieces)]).
 
@@ -183,12 +213,31 @@ class BertTokenizer(keras.layers.Layer):
         """
         strings = _as_string_tensor(strings)
         if isinstance(strings, tf.RaggedTensor):
-            pieces = self.tokenize(strings.flat_values)
-            return strings.with_flat_values(pieces)
+            return strings.with_flat_values(self.tokenize(strings.flat_values))
+        strings = self._batched(strings, "tokenize")
         if strings.shape.rank == 0:
             return self.tokenize(strings[tf.newaxis])[0]
-        return self.tokenize_words(strings).merge_dims(-2, -1)
+        return self._wordpieces(self._normalize(strings), with_offsets=False)
 
+    @_graph_ready
+    def tokenize_words(self, strings) -> tf.RaggedTensor:
+        """Wordpiece ids grouped by basic-tokenizer word: [batch, (words), (wordpieces)] int32.
+
+        Words are what the original BasicTokenizer yields (whole-word masking, label alignment).
+        A scalar string gives [(words), (wordpieces)].
+        """
+        strings = self._batched(strings, "tokenize_words")
+        if strings.shape.rank == 0:
+            return self.tokenize_words(strings[tf.newaxis])[0]
+        ids = self.tokenize(strings)
+        is_start = tf.logical_not(tf.gather(self._is_suffix, ids.values))
+        word_starts = tf.cast(tf.where(is_start)[:, 0], tf.int64)
+        words = tf.RaggedTensor.from_row_starts(ids.values, word_starts, validate=False)
+        words_per_row = tf.math.segment_sum(tf.cast(is_start, tf.int64), ids.value_rowids())
+        words_per_row = tf.pad(words_per_row, [[0, ids.nrows() - tf.shape(words_per_row, tf.int64)[0]]])
+        return tf.RaggedTensor.from_row_lengths(words, words_per_row, validate=False)
+
+    @_graph_ready
     def tokenize_with_offsets(self, strings):
         """(ids, start_bytes, end_bytes), each [batch, (wordpieces)]: byte spans in the ORIGINAL UTF-8 input.
 
@@ -196,60 +245,28 @@ class BertTokenizer(keras.layers.Layer):
         characters included), which is what SQuAD-style span extraction needs. Pieces of one character
         that decomposes into several (e.g. Hangul syllables under NFD) share that character's span.
         """
-        strings = _as_string_tensor(strings)
-        if isinstance(strings, tf.RaggedTensor):
-            raise TypeError("tokenize_with_offsets takes whole strings")
+        strings = self._batched(strings, "tokenize_with_offsets")
         if strings.shape.rank == 0:
             ids, starts, ends = self.tokenize_with_offsets(strings[tf.newaxis])
             return ids[0], starts[0], ends[0]
-        if strings.shape.rank != 1:
-            raise ValueError(f"expected a scalar or 1-D batch of strings, got shape {strings.shape}")
+        ids, norm_starts, norm_ends = self._wordpieces(self._normalize(strings), with_offsets=True)
+        # Map byte positions in the normalized strings back to original characters: the normalized text is
+        # the concatenation of each original character's normalization.
+        codepoints, char_starts = tf.strings.unicode_decode_with_offsets(strings, "UTF-8")
+        cum_ends = tf.cumsum(self._normalized_char_lengths(codepoints.flat_values))
+        row_base = tf.gather(tf.concat([[0], cum_ends], 0), codepoints.row_splits[:-1])
+        piece_base = tf.gather(row_base, ids.value_rowids())
+        first_char = tf.searchsorted(cum_ends, piece_base + norm_starts.values, side="right")
+        last_char = tf.searchsorted(cum_ends, piece_base + norm_ends.values, side="left")
+        cps = codepoints.flat_values
+        char_bytes = 1 + tf.cast(cps >= 0x80, tf.int64) + tf.cast(cps >= 0x800, tf.int64) + tf.cast(
+            cps >= 0x10000, tf.int64
+        )
+        starts = tf.gather(char_starts.flat_values, first_char)
+        ends = tf.gather(char_starts.flat_values + char_bytes, last_char)
+        return ids, ids.with_values(starts), ids.with_values(ends)
 
-        # 1) Whitespace tokens of the original text, exactly as `whitespace_tokenize` sees them. (The split
-        #    op stops at NUL bytes, so NUL becomes \x01: same length, also removed by normalization.)
-        no_nul = tf.strings.regex_replace(strings, r"\x00", "\x01")
-        tokens, token_starts, _ = tf_text.regex_split_with_offsets(no_nul, _WHITESPACE)
-        flat_tokens = tokens.flat_values
-        # 2) Normalize each token and each of its characters; the per-character byte lengths align
-        #    normalized bytes with original characters (normalization acts character by character, up to
-        #    final sigma, which keeps the byte length).
-        chars, char_starts = tf.strings.unicode_split_with_offsets(flat_tokens, "UTF-8")
-        char_ends = char_starts.flat_values + tf.cast(tf.strings.length(chars.flat_values), tf.int64)
-        normalized_lengths = tf.strings.length(self._normalize(chars.flat_values))
-        cum_ends = tf.cumsum(tf.cast(normalized_lengths, tf.int64))
-        token_base = tf.gather(tf.concat([[0], cum_ends], 0), chars.row_splits[:-1])
-        # 3) Punctuation/CJK split and WordPiece on the normalized tokens.
-        norm_tokens = self._normalize(flat_tokens)
-        words, word_starts, _ = tf_text.regex_split_with_offsets(
-            norm_tokens, _PUNCTUATION_OR_CJK, _PUNCTUATION_OR_CJK
-        )
-        flat_words = words.flat_values
-        too_long = tf.strings.length(flat_words, unit="UTF8_CHAR") > self.max_chars_per_word
-        ids, piece_starts, piece_ends = self._wordpiece.tokenize_with_offsets(
-            tf.where(too_long, "[UNK]", flat_words)
-        )
-        word_bytes = tf.cast(tf.strings.length(flat_words), tf.int64)
-        piece_ends = tf.where(
-            tf.gather(too_long, ids.value_rowids()), tf.gather(word_bytes, ids.value_rowids()), piece_ends.values
-        )
-        # 4) Piece byte offsets within the normalized token -> global normalized positions -> original chars.
-        piece_word = ids.value_rowids()
-        piece_token = tf.gather(words.value_rowids(), piece_word)
-        base = tf.gather(token_base, piece_token) + tf.gather(word_starts.flat_values, piece_word)
-        first_char = tf.searchsorted(cum_ends, base + piece_starts.values, side="right")
-        last_char = tf.searchsorted(cum_ends, base + piece_ends, side="left")
-        original_base = tf.gather(token_starts.flat_values, piece_token)
-        starts = original_base + tf.gather(char_starts.flat_values, first_char)
-        ends = original_base + tf.gather(char_ends, last_char)
-        # 5) Back to [batch, (wordpieces)].
-        token_pieces = words.with_flat_values(ids).merge_dims(-2, -1)
-        per_string = tokens.with_flat_values(token_pieces).merge_dims(-2, -1)
-        return (
-            per_string,
-            per_string.with_flat_values(tf.cast(starts, tf.int64)),
-            per_string.with_flat_values(tf.cast(ends, tf.int64)),
-        )
-
+    @_graph_ready
     def detokenize(self, ids) -> tf.Tensor:
         """Ids [batch, (wordpieces)] (or [batch, (words), (wordpieces)], or 1-D) -> text, `##` joins undone."""
         if isinstance(ids, tf.RaggedTensor):
@@ -261,6 +278,7 @@ class BertTokenizer(keras.layers.Layer):
         text = tf.strings.reduce_join(tokens, axis=-1, separator=" ")
         return tf.strings.regex_replace(text, " ##", "")
 
+    @_graph_ready
     def call(self, strings):
         return self.tokenize(strings)
 
@@ -313,6 +331,7 @@ class SegmentPacker(keras.layers.Layer):
         new_b = tf.where(fits, len_b, budget - keep_a)
         return [new_a, new_b]
 
+    @_graph_ready
     def call(self, segments):
         if isinstance(segments, (tf.Tensor, tf.RaggedTensor)):
             segments = [segments]
@@ -329,17 +348,35 @@ class SegmentPacker(keras.layers.Layer):
                 seg = seg.merge_dims(1, -1)
             ragged.append(tf.cast(seg, tf.int32))
         new_lengths = self.truncated_lengths([seg.row_lengths() for seg in ragged])
-        trimmed = [
-            tf.ragged.boolean_mask(seg, tf.ragged.range(seg.row_lengths()) < keep[:, tf.newaxis])
-            for seg, keep in zip(ragged, new_lengths)
-        ]
-        combined, type_ids = tf_text.combine_segments(trimmed, self.cls_id, self.sep_id)
-        word_ids, mask = tf_text.pad_model_inputs(combined, self.seq_length, pad_value=self.pad_id)
-        type_ids, _ = tf_text.pad_model_inputs(type_ids, self.seq_length, pad_value=0)
+        # Scatter tokens straight to their packed columns (cheap to trace, unlike ragged concat/padding).
+        batch = ragged[0].nrows()
+        sep_columns = [1 + new_lengths[0]]
+        if len(ragged) == 2:
+            sep_columns.append(sep_columns[0] + 1 + new_lengths[1])
+        indices, updates = [], []
+        for seg, keep, first_column in zip(ragged, new_lengths, [tf.ones_like(sep_columns[0]), sep_columns[0] + 1]):
+            row_ids = seg.value_rowids()
+            position = tf.range(tf.shape(seg.values, out_type=tf.int64)[0]) - tf.gather(seg.row_starts(), row_ids)
+            kept = position < tf.gather(keep, row_ids)
+            columns = tf.gather(first_column, row_ids) + position
+            indices.append(tf.boolean_mask(tf.stack([row_ids, columns], axis=1), kept))
+            updates.append(tf.boolean_mask(seg.values, kept))
+        rows = tf.range(batch)
+        for column, token in [(tf.zeros_like(rows), self.cls_id)] + [(c, self.sep_id) for c in sep_columns]:
+            indices.append(tf.stack([rows, column], axis=1))
+            updates.append(tf.fill([batch], tf.constant(token, tf.int32)))
+        word_ids = tf.tensor_scatter_nd_update(
+            tf.fill(tf.stack([batch, self.seq_length]), tf.constant(self.pad_id, tf.int32)),
+            tf.concat(indices, 0),
+            tf.concat(updates, 0),
+        )
+        columns = tf.range(self.seq_length, dtype=tf.int64)[tf.newaxis, :]
+        in_sequence = columns <= sep_columns[-1][:, tf.newaxis]
+        in_second = tf.logical_and(in_sequence, columns > sep_columns[0][:, tf.newaxis])
         outputs = {
-            "input_word_ids": tf.cast(word_ids, tf.int32),
-            "input_mask": tf.cast(mask, tf.int32),
-            "input_type_ids": tf.cast(type_ids, tf.int32),
+            "input_word_ids": word_ids,
+            "input_mask": tf.cast(in_sequence, tf.int32),
+            "input_type_ids": tf.cast(in_second, tf.int32),
         }
         if unbatched:
             outputs = {k: v[0] for k, v in outputs.items()}
