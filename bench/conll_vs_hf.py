@@ -175,7 +175,8 @@ def run_ours(args, splits, labels, checkpoint_dir) -> dict:
             self.last = time.time()
             if self.step % 5 == 0 or self.step == self.steps:
                 rate = self.step / (time.time() - self.t0)
-                log(f"ours step {self.step}/{self.steps} loss {logs['loss']:.4f} {rate:.2f} steps/s "
+                log(f"ours step {self.step}/{self.steps} loss (epoch running mean) {logs['loss']:.4f} "
+                    f"{rate:.2f} steps/s "
                     f"ETA {(self.steps - self.step) / rate / 60:.1f} min")
 
         def on_epoch_end(self, epoch, logs=None):
