@@ -11,7 +11,7 @@ import glob
 import logging
 import os
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
+from typing import Iterable, Iterator, Sequence
 
 import tensorflow as tf
 
@@ -25,7 +25,7 @@ def expand_input_files(input_files: str | Sequence[str]) -> list[str]:
     """Expands comma lists and globs (as the original `--input_file`); raises naming a pattern with no match."""
     patterns: list[str] = []
     for item in [input_files] if isinstance(input_files, (str, os.PathLike)) else list(input_files):
-        patterns.extend(p.strip() for p in str(item).split(",") if p.strip())
+        patterns.extend(_split_comma_list(os.fspath(item)))
     if not patterns:
         raise ValueError("No input files given.")
     files: list[str] = []
@@ -35,6 +35,24 @@ def expand_input_files(input_files: str | Sequence[str]) -> list[str]:
             raise FileNotFoundError(f"Input file or pattern matches nothing: {pattern!r}")
         files.extend(m for m in matched if not tf.io.gfile.isdir(m))
     return files
+
+
+def _matches(pattern: str) -> bool:
+    return bool(tf.io.gfile.glob(pattern)) if glob.has_magic(pattern) else tf.io.gfile.exists(pattern)
+
+
+def _split_comma_list(text: str) -> list[str]:
+    """Splits a comma list, re-joining pieces while they name no file (for names like "Carroll, Lewis")."""
+    items: list[str] = []
+    current = None
+    for piece in text.split(","):
+        current = piece if current is None else current + "," + piece
+        if _matches(current.strip()):
+            items.append(current.strip())
+            current = None
+    if current is not None and current.strip():
+        items.append(current.strip())  # reported as missing by the caller
+    return items
 
 
 @dataclass
@@ -58,23 +76,14 @@ def validate_corpus_files(files: Iterable[str]) -> CorpusReport:
     for path in files:
         docs_here = 0
         in_doc = False
-        bad_bytes = 0
-        with tf.io.gfile.GFile(path, "rb") as f:
-            for raw in f:
-                text = raw.decode("utf-8", errors="replace")
-                if "\ufffd" in text:
-                    bad_bytes += _count_invalid_bytes(raw)
-                if text.strip():
-                    report.num_sentences += 1
-                    if not in_doc:
-                        docs_here += 1
-                        in_doc = True
-                else:
-                    in_doc = False
+        for line in iter_decoded_lines(path, report.invalid_utf8):
+            if line.strip():
+                report.num_sentences += 1
+                docs_here += not in_doc
+                in_doc = True
+            else:
+                in_doc = False
         report.num_documents += docs_here
-        if bad_bytes:
-            report.invalid_utf8[path] = bad_bytes
-            _LOG.warning("%s: %d byte(s) are not valid UTF-8; replaced by U+FFFD.", path, bad_bytes)
         if docs_here == 0:
             report.empty_files.append(path)
             _LOG.warning("%s: empty or blank-only file; it contributes no documents.", path)
@@ -84,6 +93,21 @@ def validate_corpus_files(files: Iterable[str]) -> CorpusReport:
             "next-sentence prediction needs at least two documents separated by a blank line."
         )
     return report
+
+
+def iter_decoded_lines(path: str, invalid_utf8: dict[str, int]) -> Iterator[str]:
+    """Streams the lines of a file as text without line endings (`\n`, `\r\n`, BOM removed). Invalid
+    UTF-8 bytes become U+FFFD; their count is stored in `invalid_utf8[path]` and logged with the file name."""
+    bad = 0
+    with tf.io.gfile.GFile(path, "rb") as f:
+        for raw in f:
+            line = raw.decode("utf-8", errors="replace")
+            if "\ufffd" in line:
+                bad += _count_invalid_bytes(raw)
+            yield line.rstrip("\n").rstrip("\r").lstrip("\ufeff")
+    if bad:
+        invalid_utf8[path] = bad
+        _LOG.warning("%s: %d byte(s) are not valid UTF-8; replaced by U+FFFD.", path, bad)
 
 
 def _count_invalid_bytes(raw: bytes) -> int:
@@ -107,11 +131,10 @@ def _file_documents(file_index: tf.Tensor, path: tf.Tensor, chunk_lines: int) ->
     line flushes the last document at end of file.
     """
     lines = tf.data.TextLineDataset(path).concatenate(tf.data.Dataset.from_tensors(tf.constant("")))
-    lines = lines.map(_clean_line)
 
     def step(state, chunk):
         carry, next_doc = state
-        chunk = tf.concat([carry, chunk], axis=0)
+        chunk = tf.concat([carry, _clean_lines(chunk)], axis=0)
         blank = tf.equal(chunk, "")
         blank_positions = tf.cast(tf.where(blank)[:, 0], tf.int32)
         cut = tf.cond(
@@ -135,7 +158,7 @@ def _file_documents(file_index: tf.Tensor, path: tf.Tensor, chunk_lines: int) ->
     return lines.batch(chunk_lines).scan(initial, step)
 
 
-def _clean_line(line: tf.Tensor) -> tf.Tensor:
+def _clean_lines(line: tf.Tensor) -> tf.Tensor:
     """Replaces invalid UTF-8 (never crash the tokenizer) and strips whitespace (incl. Windows `\\r`)."""
     line = tf.strings.unicode_transcode(line, "UTF-8", "UTF-8", errors="replace")
     return tf.strings.strip(line)

@@ -133,7 +133,7 @@ def build_instances(
         row = tf.stack(
             [tf.cast(emit, tf.int64), tf.cast(a_lo, tf.int64), tf.cast(a_hi, tf.int64), tf.cast(b_lo, tf.int64),
              tf.cast(b_hi, tf.int64), tf.cast(is_random, tf.int64), tf.gather(keys, d_safe), b_doc,
-             tf.cast(emit & tf.logical_not(has_partner), tf.int64)]
+             tf.cast(emit & tf.logical_not(has_partner), tf.int64), tf.cast(n_chunk == 1, tf.int64)]
         )
         record = record.write(t, row)
         new_s = tf.where(is_random, s + a_count, e + 1)
@@ -143,7 +143,7 @@ def build_instances(
         target = tf.where(next_doc, draw_target(u), target)
         return t + 1, d, s, target, record
 
-    record = tf.TensorArray(tf.int64, size=0, dynamic_size=True, element_shape=[9])
+    record = tf.TensorArray(tf.int64, size=0, dynamic_size=True, element_shape=[10])
     _, _, _, _, record = tf.while_loop(
         lambda t, d, s, target, record: d < num_docs,
         body,
@@ -164,6 +164,7 @@ def build_instances(
     return _pack(
         tokens, word_starts, a_lo, a_hi, b_lo, b_hi, max_seq_length, cls_id, sep_id, pad_id,
         next_sentence_labels=tf.cast(rows[:, 5], tf.int32), a_document=rows[:, 6], b_document=rows[:, 7],
+        single_sentence_chunk=rows[:, 9] > 0,
     )
 
 

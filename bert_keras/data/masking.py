@@ -15,6 +15,11 @@ from typing import Sequence
 import tensorflow as tf
 
 
+def special_token_ids(tokenizer) -> list[int]:
+    """Ids never drawn as random replacements (read from the tokenizer, never hard-coded)."""
+    return [tokenizer.pad_id, tokenizer.unk_id, tokenizer.cls_id, tokenizer.sep_id, tokenizer.mask_id]
+
+
 def mask_batch(
     input_ids: tf.Tensor,
     input_mask: tf.Tensor,

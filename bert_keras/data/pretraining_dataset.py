@@ -15,12 +15,7 @@ import tensorflow as tf
 
 from bert_keras.data import documents as documents_lib
 from bert_keras.data import instances as instances_lib
-from bert_keras.data.masking import mask_batch
-
-
-def special_token_ids(tokenizer) -> list[int]:
-    """Ids never masked nor drawn as random replacements (read from the tokenizer, never hard-coded)."""
-    return [tokenizer.pad_id, tokenizer.unk_id, tokenizer.cls_id, tokenizer.sep_id, tokenizer.mask_id]
+from bert_keras.data.masking import mask_batch, special_token_ids
 
 
 def instance_dataset(
@@ -35,12 +30,14 @@ def instance_dataset(
     shard_index: int = 0,
     shuffle: bool = True,
     repeat: bool = True,
+    num_epochs: int = 1,
     documents_per_group: int = 32,
     document_shuffle_buffer: int = 1000,
     validate: bool = True,
 ) -> tf.data.Dataset:
     """Unmasked NSP instances, one per element: dense [seq_length] `input_ids`, `segment_ids`, `input_mask`,
-    `maskable`, `word_starts`, and scalars `next_sentence_labels`, `a_document`, `b_document`."""
+    `maskable`, `word_starts`, and scalars `next_sentence_labels`, `a_document`, `b_document`, `single_sentence_chunk`.
+    Passes over the corpus: forever with `repeat`, else `num_epochs` (the original's `dupe_factor`)."""
     if seq_length < 5:
         raise ValueError(f"seq_length must be at least 5 ([CLS] A [SEP] B [SEP]), got {seq_length}.")
     files = documents_lib.expand_input_files(input_files)
@@ -57,8 +54,7 @@ def instance_dataset(
     )
     if shuffle:
         docs = docs.shuffle(document_shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
-    if repeat:
-        docs = docs.repeat()
+    docs = docs.repeat() if repeat else docs.repeat(num_epochs)
     groups = instances_lib.add_partner_document(docs.ragged_batch(documents_per_group)).enumerate()
 
     def build(group_number, group_and_partner):
@@ -134,7 +130,33 @@ def pretraining_dataset(
     )
     if shuffle:
         ds = ds.shuffle(instance_shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
-    ds = ds.batch(batch_size, drop_remainder=drop_remainder).enumerate()
+    ds = masked_batches(
+        ds,
+        tokenizer,
+        batch_size=batch_size,
+        drop_remainder=drop_remainder,
+        max_predictions_per_seq=max_predictions_per_seq,
+        masked_lm_prob=masked_lm_prob,
+        whole_word_mask=whole_word_mask,
+        seed=seed * 65536 + shard_index,
+    )
+    options = tf.data.Options()
+    options.deterministic = True
+    return ds.with_options(options).prefetch(tf.data.AUTOTUNE)
+
+
+def masked_batches(
+    instances: tf.data.Dataset,
+    tokenizer,
+    *,
+    batch_size: int,
+    drop_remainder: bool,
+    max_predictions_per_seq: int,
+    masked_lm_prob: float,
+    whole_word_mask: bool,
+    seed: int,
+) -> tf.data.Dataset:
+    """Batches `instance_dataset` elements and masks them (seeded by `seed` and the batch number)."""
     masking = dict(
         max_predictions_per_seq=max_predictions_per_seq,
         masked_lm_prob=masked_lm_prob,
@@ -143,27 +165,24 @@ def pretraining_dataset(
         special_ids=special_token_ids(tokenizer),
     )
 
-    def to_features(batch_number, instances):
-        batch_seed = instances_lib.element_seed(seed * 65536 + shard_index, instances_lib.SALT_MASKING, batch_number)
+    def to_features(batch_number, batch):
         masked = mask_batch(
-            instances["input_ids"],
-            instances["input_mask"],
-            instances["maskable"],
-            instances["word_starts"] if whole_word_mask else None,
-            batch_seed,
+            batch["input_ids"],
+            batch["input_mask"],
+            batch["maskable"],
+            batch["word_starts"] if whole_word_mask else None,
+            instances_lib.element_seed(seed, instances_lib.SALT_MASKING, batch_number),
             **masking,
         )
         return {
             "input_word_ids": masked["input_word_ids"],
-            "input_mask": instances["input_mask"],
-            "input_type_ids": instances["segment_ids"],
+            "input_mask": batch["input_mask"],
+            "input_type_ids": batch["segment_ids"],
             "masked_lm_positions": masked["masked_lm_positions"],
             "masked_lm_ids": masked["masked_lm_ids"],
             "masked_lm_weights": masked["masked_lm_weights"],
-            "next_sentence_labels": instances["next_sentence_labels"],
+            "next_sentence_labels": batch["next_sentence_labels"],
         }
 
-    ds = ds.map(to_features, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    options = tf.data.Options()
-    options.deterministic = True
-    return ds.with_options(options).prefetch(tf.data.AUTOTUNE)
+    batches = instances.batch(batch_size, drop_remainder=drop_remainder).enumerate()
+    return batches.map(to_features, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)

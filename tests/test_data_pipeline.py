@@ -1,0 +1,210 @@
+"""Statistical and structural evidence for the on-the-fly pre-training pipeline, on real Gutenberg text
+(three book excerpts in tests/data/pretraining, 77 documents)."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from bert_keras.data import instance_dataset, pretraining_dataset
+from bert_keras.resources import bert_base_uncased_vocab_file
+from bert_keras.tokenizer import BertTokenizer
+
+SEQ = 64
+PRED = 10
+SHUFFLE = 200  # instance shuffle buffer (the 2048 default takes long to fill on a tiny corpus)
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return BertTokenizer(bert_base_uncased_vocab_file(), lower_case=True)
+
+
+@pytest.fixture(scope="module")
+def corpus(test_data):
+    return sorted(str(p) for p in (test_data / "pretraining").glob("*_excerpt.txt"))
+
+
+def _take(ds, n):
+    return [{k: v.numpy() for k, v in b.items()} for b in ds.take(n)]
+
+
+def _stack(batches):
+    return {k: np.concatenate([b[k] for b in batches]) for k in batches[0]}
+
+
+@pytest.fixture(scope="module")
+def instances(corpus, tokenizer):
+    ds = instance_dataset(corpus, tokenizer, seq_length=SEQ, seed=3).batch(500)
+    return _stack(_take(ds, 5))  # 2500 instances (several passes over the corpus)
+
+
+@pytest.fixture(scope="module")
+def corpus_token_text(corpus, tokenizer):
+    """The corpus as one space-joined string of WordPiece ids (an independent tokenization, line by line)."""
+    ids = []
+    for path in corpus:
+        lines = [line for line in open(path, encoding="utf-8").read().split("\n") if line.strip()]
+        for row in tokenizer.tokenize(tf.constant(lines)).to_list():
+            ids.extend(row)
+    return " " + " ".join(map(str, ids)) + " "
+
+
+def _segments(row_ids, row_types, row_mask):
+    n = int(row_mask.sum())
+    ids, types = row_ids[:n], row_types[:n]
+    a = ids[1 : int((types == 0).sum()) - 1]
+    b = ids[int((types == 0).sum()) : n - 1]
+    return a, b
+
+
+def test_instance_layout_and_nsp_balance(instances, tokenizer):
+    ids, types, mask = instances["input_ids"], instances["segment_ids"], instances["input_mask"]
+    lengths = mask.sum(1)
+    assert ids.shape == (2500, SEQ) and lengths.max() <= SEQ
+    for i in range(len(ids)):
+        n = lengths[i]
+        n_a = int((types[i, :n] == 0).sum())
+        assert ids[i, 0] == tokenizer.cls_id and ids[i, n_a - 1] == tokenizer.sep_id and ids[i, n - 1] == tokenizer.sep_id
+        assert n_a >= 3 and n - n_a >= 2  # both segments non-empty
+        assert not np.isin(ids[i, 1 : n_a - 1], [tokenizer.cls_id, tokenizer.sep_id]).any()
+        assert (ids[i, n:] == tokenizer.pad_id).all() and (types[i, n:] == 0).all()
+    labels = instances["next_sentence_labels"]
+    # A one-sentence chunk must take a random B; every other chunk flips a fair coin.
+    forced = instances["single_sentence_chunk"]
+    assert (labels[forced] == 1).all() and (~forced).sum() > 1500
+    assert abs(labels[~forced].mean() - 0.5) < 0.035, labels[~forced].mean()
+    # Label 1 <=> B was taken from a different document.
+    random_b = instances["a_document"] != instances["b_document"]
+    np.testing.assert_array_equal(random_b, labels == 1)
+    # Random partners are spread over many documents, not one.
+    assert len(np.unique(instances["b_document"][labels == 1])) > 40
+
+
+def test_actual_next_segment_continues_segment_a(instances, corpus_token_text):
+    """Label 0 and not truncated (shorter than the maximum): A followed by B is contiguous corpus text."""
+    checked = 0
+    for i in np.where(instances["next_sentence_labels"] == 0)[0]:
+        if instances["input_mask"][i].sum() >= SEQ:
+            continue
+        a, b = _segments(instances["input_ids"][i], instances["segment_ids"][i], instances["input_mask"][i])
+        assert " " + " ".join(map(str, np.concatenate([a, b]))) + " " in corpus_token_text
+        checked += 1
+    assert checked > 100
+
+
+def test_short_sequences_follow_short_seq_prob(instances):
+    # Full-length instances dominate; about short_seq_prob=0.1 of documents draw a shorter target.
+    full = (instances["input_mask"].sum(1) >= SEQ - 2).mean()
+    assert 0.6 < full < 0.97, full
+
+
+@pytest.fixture(scope="module")
+def masked(corpus, tokenizer):
+    ds = pretraining_dataset(corpus, tokenizer, seq_length=SEQ, max_predictions_per_seq=PRED, batch_size=250, seed=5,
+                             instance_shuffle_buffer=SHUFFLE)
+    return _stack(_take(ds, 8))  # 2000 instances
+
+
+def test_masking_rates_and_80_10_10(masked, tokenizer):
+    lengths = masked["input_mask"].sum(1)
+    weights = masked["masked_lm_weights"]
+    expected = np.minimum(PRED, np.maximum(1, np.round(lengths * 0.15))).astype(int)
+    np.testing.assert_array_equal(weights.sum(1).astype(int), expected)
+    valid = weights > 0
+    positions = masked["masked_lm_positions"]
+    rows = np.broadcast_to(np.arange(len(positions))[:, None], positions.shape)
+    inputs_at = masked["input_word_ids"][rows, positions][valid]
+    labels = masked["masked_lm_ids"][valid]
+    specials = [tokenizer.cls_id, tokenizer.sep_id, tokenizer.pad_id, tokenizer.mask_id]
+    assert not np.isin(labels, [tokenizer.cls_id, tokenizer.sep_id, tokenizer.pad_id]).any()
+    n = valid.sum()
+    assert n > 15000
+    is_mask = inputs_at == tokenizer.mask_id
+    kept = inputs_at == labels
+    replaced = ~is_mask & ~kept
+    assert abs(is_mask.mean() - 0.8) < 0.01, is_mask.mean()
+    assert abs(kept.mean() - 0.1) < 0.008, kept.mean()
+    assert abs(replaced.mean() - 0.1) < 0.008, replaced.mean()
+    assert not np.isin(inputs_at[replaced], specials).any()
+    # Positions: ascending, distinct, inside the sequence; padding slots are 0 with weight 0.
+    for i in range(len(positions)):
+        p = positions[i][valid[i]]
+        assert (np.diff(p) > 0).all() and p.min() >= 1 and p.max() < lengths[i] - 1
+        assert (positions[i][~valid[i]] == 0).all() and (masked["masked_lm_ids"][i][~valid[i]] == 0).all()
+    # Unmasked positions are untouched: undoing the predictions leaves no [MASK] anywhere.
+    restored = masked["input_word_ids"].copy()
+    restored[rows[valid], positions[valid]] = labels
+    assert not (restored == tokenizer.mask_id).any()
+    # Features have the contract's dtypes.
+    assert masked["input_word_ids"].dtype == np.int32 and masked["masked_lm_weights"].dtype == np.float32
+    assert masked["next_sentence_labels"].shape == (2000,)
+
+
+def test_whole_word_masking_never_splits_a_word(corpus, tokenizer):
+    ds = pretraining_dataset(
+        corpus, tokenizer, seq_length=SEQ, max_predictions_per_seq=PRED, batch_size=250, seed=7, whole_word_mask=True,
+        instance_shuffle_buffer=SHUFFLE,
+    )
+    b = _stack(_take(ds, 4))
+    is_cont = np.array([t.startswith("##") for t in tokenizer.vocab])
+    multi_piece_words = 0
+    for i in range(len(b["input_word_ids"])):
+        valid = b["masked_lm_weights"][i] > 0
+        pos = b["masked_lm_positions"][i][valid]
+        original = b["input_word_ids"][i].copy()
+        original[pos] = b["masked_lm_ids"][i][valid]
+        n = int(b["input_mask"][i].sum())
+        chosen = np.zeros(n, bool)
+        chosen[pos] = True
+        for p in range(1, n - 1):
+            if is_cont[original[p]] and original[p - 1] not in (tokenizer.cls_id, tokenizer.sep_id):
+                assert chosen[p] == chosen[p - 1], (i, p)  # a "##" piece goes with the piece before it
+                multi_piece_words += chosen[p]
+        assert valid.sum() <= min(PRED, max(1, round(n * 0.15)))
+    assert multi_piece_words > 50
+    rate = (b["masked_lm_weights"].sum(1) / np.minimum(PRED, np.maximum(1, np.round(b["input_mask"].sum(1) * 0.15))))
+    assert rate.mean() > 0.95  # skipping over-long words rarely leaves the budget short
+
+
+def test_same_seed_same_stream_and_resume(corpus, tokenizer, tmp_path):
+    def make(seed):
+        return pretraining_dataset(corpus, tokenizer, seq_length=SEQ, max_predictions_per_seq=PRED, batch_size=16,
+                                   seed=seed, instance_shuffle_buffer=SHUFFLE)
+
+    first = _take(make(11), 4)
+    again = _take(make(11), 4)
+    other = _take(make(12), 4)
+    for x, y in zip(first, again):
+        for k in x:
+            np.testing.assert_array_equal(x[k], y[k])
+    assert not np.array_equal(first[0]["input_word_ids"], other[0]["input_word_ids"])
+
+    it = iter(make(11))
+    for _ in range(2):
+        next(it)
+    path = tf.train.Checkpoint(iterator=it).save(str(tmp_path / "it"))
+    expected = [next(it) for _ in range(3)]
+    resumed = iter(make(11))
+    tf.train.Checkpoint(iterator=resumed).restore(path)
+    for want in expected:
+        got = next(resumed)
+        for k in want:
+            np.testing.assert_array_equal(got[k].numpy(), want[k].numpy())
+    np.testing.assert_array_equal(expected[0]["input_word_ids"].numpy(), first[2]["input_word_ids"])
+
+
+def test_per_worker_shards_are_disjoint(corpus, tokenizer):
+    def docs(pipelines, index, files):
+        ds = instance_dataset(files, tokenizer, seq_length=SEQ, num_shards=pipelines, shard_index=index, repeat=False)
+        return set(np.concatenate([b["a_document"].numpy() for b in ds.batch(1000)]).tolist())
+
+    # One file: documents are dealt out; three files over two workers: whole files.
+    for files in (corpus[:1], corpus):
+        shards = [docs(2, i, files) for i in range(2)]
+        assert shards[0] and shards[1] and not shards[0] & shards[1]
+        assert shards[0] | shards[1] == docs(1, 0, files)
+
+    ctx = tf.distribute.InputContext(num_input_pipelines=2, input_pipeline_id=1, num_replicas_in_sync=4)
+    ds = pretraining_dataset(corpus, tokenizer, seq_length=SEQ, max_predictions_per_seq=PRED, batch_size=32,
+                             input_context=ctx, instance_shuffle_buffer=SHUFFLE)
+    assert next(iter(ds))["input_word_ids"].shape == (8, SEQ)  # per-replica batch size
