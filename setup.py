@@ -32,6 +32,7 @@ setup(
             "scipy>=1.11",
             "scikit-learn>=1.4",
             "seqeval>=1.2.2",
+            "importlib-resources>=6",  # tensorflow-datasets needs it to prepare a local glue dataset
             "tensorflow-serving-api>=2.21,<2.22",
         ],
     },

@@ -140,3 +140,25 @@ def test_every_task_is_described():
         assert spec.main_metric in spec.metrics
         assert all(spec.splits[s].submission for s in spec.test_splits)
         assert all(spec.splits[s].columns.label is not None for s in ("train", *spec.eval_splits))
+
+
+def test_tfds_reader_on_locally_prepared_glue(tmp_path, test_data, monkeypatch):
+    """tensorflow_datasets' own glue/rte builder prepares the real RTE excerpt locally (its download is
+    redirected to tests/data/glue); our reader then reads it with no download and must agree with the
+    TSV reader, labels mapped by name."""
+    import tensorflow_datasets as tfds
+
+    glue = str(test_data / "glue")
+    monkeypatch.setattr(tfds.download.DownloadManager, "download_and_extract", lambda self, url: glue)
+    tfds.builder("glue/rte", data_dir=str(tmp_path)).download_and_prepare()
+    monkeypatch.undo()
+    spec = get_task("rte")
+    from_tfds = read_split(spec, "dev", str(tmp_path))  # "auto": no RTE/ dir there -> tfds
+    from_tsv = read_tsv(spec, "dev", glue)
+    order = np.argsort([int(i) for i in from_tfds.index])
+    assert [from_tfds.text_a[i] for i in order] == from_tsv.text_a
+    assert [from_tfds.text_b[i] for i in order] == from_tsv.text_b
+    assert from_tfds.labels[order].tolist() == from_tsv.labels.tolist()
+    assert read_split(spec, "test", str(tmp_path)).labels is None
+    with pytest.raises(FileNotFoundError, match="not prepared there"):
+        read_split(get_task("cola"), "dev", str(tmp_path))
