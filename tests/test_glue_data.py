@@ -113,6 +113,7 @@ def test_malformed_row_names_file_and_line(tmp_path):
                   "index\tsentence1\tsentence2\tlabel\n0\ta\tb\tentailment\n1\tonly two fields\n")
     with pytest.raises(ValueError, match=r"RTE/dev\.tsv:3: malformed row: expected 4 .* got 2"):
         read_tsv(get_task("rte"), "dev", data)
+    assert read_tsv(get_task("rte"), "dev", data, skip_malformed_rows=True).text_a == ["a"]
     data = _write(tmp_path, "CoLA", "train.tsv", "gj04\t1\t\tfine.\ngj04\t0\tbad.\n")
     with pytest.raises(ValueError, match=r"CoLA/train\.tsv:2: malformed row"):
         read_tsv(get_task("cola"), "train", data)

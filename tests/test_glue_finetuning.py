@@ -74,6 +74,18 @@ def test_dynamic_padding_does_not_change_outputs(test_data, tiny):
     np.testing.assert_allclose(model(trimmed, training=False), model(full, training=False), atol=1e-5)
 
 
+def test_classifier_round_trips_through_keras_file(tmp_path, tiny):
+    from bert_keras.finetuning.trainer import save_keras_model
+
+    encoder, _ = tiny
+    model = GlueClassifier(encoder, 3)
+    model.build()
+    inputs = encoder.dummy_inputs(batch_size=2, seq_length=8)
+    reloaded = keras.models.load_model(save_keras_model(model, str(tmp_path)))
+    assert reloaded.get_config()["num_classes"] == 3
+    np.testing.assert_allclose(reloaded(inputs, training=False), model(inputs, training=False), atol=1e-6)
+
+
 def test_cli_regression_task_with_flagfile_predictions_and_export(tmp_path, test_data, vocab_file):
     from absl import flags
     from tasks.glue import __main__ as cli

@@ -21,6 +21,8 @@ flags.DEFINE_enum("data_source", "auto", ["auto", "tsv", "tfds"], "Original GLUE
                   "prepared tensorflow_datasets dir (auto: TSV if <data_dir>/<task dir> exists).")
 flags.DEFINE_integer("pad_to_multiple", 8, "Dynamic padding: cut each batch to its longest sequence rounded up "
                      "to this multiple (= --max_seq_length for fixed shapes).")
+flags.DEFINE_boolean("skip_malformed_rows", False, "Drop (and report) TSV rows with a wrong field count "
+                     "instead of failing (QQP's public train.tsv has a few).")
 flags.mark_flags_as_required(["task", "data_dir", "model_dir"])
 FLAGS = flags.FLAGS
 
@@ -33,7 +35,7 @@ def main(argv):
     encoder, tokenizer = pretrained_from_flags(FLAGS)
     task = GlueTask(FLAGS.task, FLAGS.data_dir, tokenizer, FLAGS.max_seq_length,
                     eval_batch_size=FLAGS.eval_batch_size, source=FLAGS.data_source,
-                    pad_to_multiple=FLAGS.pad_to_multiple)
+                    pad_to_multiple=FLAGS.pad_to_multiple, skip_malformed_rows=FLAGS.skip_malformed_rows)
     report = run(task, encoder, config, do_train=FLAGS.do_train, do_eval=FLAGS.do_eval,
                  do_predict=FLAGS.do_predict, export_dir=FLAGS.export_dir)
     print(json.dumps({k: v for k, v in report.items() if k != "fit"}, indent=1, default=str))

@@ -63,8 +63,13 @@ def _label_converter(spec: GlueTaskSpec, path: str):
     return convert
 
 
-def read_tsv(spec: GlueTaskSpec, split: str, data_dir: str) -> GlueExamples:
-    """Reads one split of an original GLUE directory (`<data_dir>/<task dir>/<file>`)."""
+def read_tsv(spec: GlueTaskSpec, split: str, data_dir: str, skip_malformed_rows: bool = False) -> GlueExamples:
+    """Reads one split of an original GLUE directory (`<data_dir>/<task dir>/<file>`).
+
+    A row with the wrong number of fields is an error naming file and line, unless `skip_malformed_rows`
+    (the public QQP train.tsv has a few truncated rows, which other readers silently drop): then each
+    skipped line is reported once on stdout.
+    """
     desc = _split(spec, split)
     path = split_file(spec, split, data_dir)
     if not os.path.isfile(path):
@@ -95,8 +100,12 @@ def read_tsv(spec: GlueTaskSpec, split: str, data_dir: str) -> GlueExamples:
             if not row:  # a blank line (e.g. a final empty line)
                 continue
             if (width is not None and len(row) != width) or len(row) <= max(position.values()):
-                raise ValueError(f"{path}:{line}: malformed row: expected {width or 'more'} tab-separated "
-                                 f"fields, got {len(row)}")
+                message = (f"{path}:{line}: malformed row: expected {width or 'more'} tab-separated fields, "
+                           f"got {len(row)}")
+                if skip_malformed_rows:
+                    print(f"skipping {message}", flush=True)
+                    continue
+                raise ValueError(message + " (--skip_malformed_rows drops such rows)")
             text_a.append(row[position[columns.text_a]])
             if columns.text_b is not None:
                 text_b.append(row[position[columns.text_b]])
@@ -153,12 +162,13 @@ def read_tfds(spec: GlueTaskSpec, split: str, data_dir: str) -> GlueExamples:
     return GlueExamples(text_a, text_b or None, ids, index, source)
 
 
-def read_split(spec: GlueTaskSpec, split: str, data_dir: str, source: str = "auto") -> GlueExamples:
+def read_split(spec: GlueTaskSpec, split: str, data_dir: str, source: str = "auto",
+               skip_malformed_rows: bool = False) -> GlueExamples:
     """`source`: "tsv", "tfds", or "auto" (the GLUE TSV directory if `<data_dir>/<task dir>` exists)."""
     if source == "auto":
         source = "tsv" if os.path.isdir(os.path.join(data_dir, spec.directory)) else "tfds"
     if source == "tsv":
-        return read_tsv(spec, split, data_dir)
+        return read_tsv(spec, split, data_dir, skip_malformed_rows)
     if source == "tfds":
         return read_tfds(spec, split, data_dir)
     raise ValueError(f"unknown GLUE data source {source!r}; use 'tsv', 'tfds' or 'auto'")

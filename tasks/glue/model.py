@@ -7,9 +7,11 @@ from typing import Any
 import keras
 import tensorflow as tf
 
+from bert_keras.finetuning.task_model import EncoderTaskModel
+
 
 @keras.saving.register_keras_serializable(package="bert_keras")
-class GlueClassifier(keras.Model):
+class GlueClassifier(EncoderTaskModel):
     """logits [batch, num_classes] = Dense(dropout(pooled_output)); num_classes=1 -> scores [batch] (STS-B).
 
     Same head as google-research/bert's `create_model` and Hugging Face's BertForSequenceClassification:
@@ -17,10 +19,9 @@ class GlueClassifier(keras.Model):
     """
 
     def __init__(self, encoder: keras.Model, num_classes: int, dropout_rate: float | None = None, **kwargs):
-        super().__init__(**kwargs)
+        super().__init__(encoder, **kwargs)
         if num_classes < 1:
             raise ValueError(f"num_classes must be >= 1, got {num_classes}")
-        self.encoder = encoder
         self.num_classes = num_classes
         config = encoder.config
         self.dropout_rate = config.hidden_dropout_prob if dropout_rate is None else dropout_rate
@@ -30,10 +31,8 @@ class GlueClassifier(keras.Model):
             kernel_initializer=keras.initializers.TruncatedNormal(stddev=config.initializer_range))
 
     def build(self, input_shape=None):
-        if not self.encoder.built:
-            self.encoder.build()
+        super().build(input_shape)
         self.classifier.build((None, self.encoder.config.hidden_size))
-        self.built = True
 
     def call(self, inputs: dict[str, tf.Tensor], training=None) -> tf.Tensor:
         pooled = self.encoder(inputs, training=training)["pooled_output"]
@@ -42,12 +41,5 @@ class GlueClassifier(keras.Model):
 
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()
-        config.update(encoder=keras.saving.serialize_keras_object(self.encoder),
-                      num_classes=self.num_classes, dropout_rate=self.dropout_rate)
+        config.update(num_classes=self.num_classes, dropout_rate=self.dropout_rate)
         return config
-
-    @classmethod
-    def from_config(cls, config: dict[str, Any]) -> "GlueClassifier":
-        config = dict(config)
-        config["encoder"] = keras.saving.deserialize_keras_object(config["encoder"])
-        return cls(**config)

@@ -27,7 +27,8 @@ class GlueTask(FineTuningTask):
     """
 
     def __init__(self, spec: GlueTaskSpec | str, data_dir: str, tokenizer, max_seq_length: int = 128,
-                 eval_batch_size: int = 64, source: str = "auto", pad_to_multiple: int = 8):
+                 eval_batch_size: int = 64, source: str = "auto", pad_to_multiple: int = 8,
+                 skip_malformed_rows: bool = False):
         from bert_keras.tokenizer import SegmentPacker
 
         self.spec = get_task(spec) if isinstance(spec, str) else spec
@@ -40,11 +41,13 @@ class GlueTask(FineTuningTask):
         self.eval_batch_size = eval_batch_size
         self.source = source
         self.pad_to_multiple = pad_to_multiple
+        self.skip_malformed_rows = skip_malformed_rows
         self._examples: dict[str, GlueExamples] = {}
 
     def examples(self, split: str) -> GlueExamples:
         if split not in self._examples:
-            self._examples[split] = read_split(self.spec, split, self.data_dir, self.source)
+            self._examples[split] = read_split(self.spec, split, self.data_dir, self.source,
+                                              self.skip_malformed_rows)
         return self._examples[split]
 
     def dataset(self, split: str, batch_size: int, *, with_labels: bool = True, shuffle_seed: int | None = None):
