@@ -68,8 +68,9 @@ def build_train_loop(model: keras.Model, optimizer: keras.optimizers.Optimizer, 
         return norm
 
     forward_backward_fn = tf.function(forward_backward, jit_compile=jit_compile)
-    # Collectives stay outside XLA on multi-replica runs; one replica compiles the update too.
-    apply_fn = tf.function(apply, jit_compile=jit_compile and replicas == 1)
+    # One replica compiles the update with XLA too. With several, `optimizer.apply` synchronises replicas
+    # (a merge_call), which must not sit inside a nested tf.function: it runs in the outer loop's graph.
+    apply_fn = tf.function(apply, jit_compile=True) if jit_compile and replicas == 1 else apply
 
     def replica_gradients(features):
         """This replica's gradient of its share of the loss, normalised by the GLOBAL token/sequence counts."""
