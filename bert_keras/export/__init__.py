@@ -17,6 +17,7 @@ import keras
 
 from bert_keras.export.classifier import ClassifierServing
 from bert_keras.export.encoder import EncoderServing
+from bert_keras.export.ner import NerServing
 from bert_keras.export.pretraining import PretrainingServing
 from bert_keras.export.serving import ServingModule, next_version, save_versioned
 from bert_keras.export.squad import SquadServing
@@ -56,6 +57,24 @@ def export_squad(model: keras.Model, tokenizer, export_dir: str | os.PathLike, *
     return save_versioned(module, export_dir, version)
 
 
+def export_ner(model: keras.Model, tokenizer, export_dir: str | os.PathLike, *,
+               seq_length: int = DEFAULT_SEQ_LENGTH, labels: Sequence[str] | None = None,
+               version: int | None = None) -> str:
+    """`tasks.conll.model.TokenClassifier`: text or pre-split words in, typed entity spans out."""
+    return save_versioned(NerServing(model, tokenizer, seq_length, labels), export_dir, version)
+
+
+def export_model_dir(model_dir: str | os.PathLike, export_dir: str | os.PathLike, *,
+                     seq_length: int | None = None, vocab_file: str | None = None, lower_case: bool | None = None,
+                     glue_task: str | None = None, version: int | None = None) -> str:
+    """Exports what a training run wrote to `model_dir` (pre-training checkpoint or fine-tuned `model.keras`)."""
+    from bert_keras.export.model_dir import serving_module_for_model_dir
+
+    module = serving_module_for_model_dir(os.fspath(model_dir), seq_length=seq_length, vocab_file=vocab_file,
+                                          lower_case=lower_case, glue_task=glue_task)
+    return save_versioned(module, export_dir, version)
+
+
 def export_checkpoint(checkpoint: str | os.PathLike, export_dir: str | os.PathLike, *,
                       vocab_file: str | None = None, lower_case: bool | None = None,
                       seq_length: int = DEFAULT_SEQ_LENGTH, version: int | None = None) -> str:
@@ -67,6 +86,6 @@ def export_checkpoint(checkpoint: str | os.PathLike, export_dir: str | os.PathLi
     return export_encoder(encoder, tokenizer, export_dir, seq_length=seq_length, version=version)
 
 
-__all__ = ["DEFAULT_SEQ_LENGTH", "ClassifierServing", "EncoderServing", "PretrainingServing", "ServingModule",
-           "SquadServing", "export_checkpoint", "export_classifier", "export_encoder", "export_pretraining",
-           "export_squad", "next_version", "save_versioned"]
+__all__ = ["DEFAULT_SEQ_LENGTH", "ClassifierServing", "EncoderServing", "NerServing", "PretrainingServing", "ServingModule",
+           "SquadServing", "export_checkpoint", "export_classifier", "export_encoder", "export_model_dir", "export_ner",
+           "export_pretraining", "export_squad", "next_version", "save_versioned"]

@@ -7,8 +7,8 @@ from absl import app, flags
 FLAGS = flags.FLAGS
 flags.DEFINE_string("checkpoint", None, "Export the encoder of this checkpoint (Hugging Face dir, Google TF1 "
                     "checkpoint, or ours) as a raw-text-in TF-Hub-style encoder.")
-flags.DEFINE_string("model_dir", None, "Export the task model (GLUE, SQuAD, CoNLL NER, pre-training) that a "
-                    "bert_keras training run wrote to this directory.")
+flags.DEFINE_string("model_dir", None, "Export what a bert_keras training run wrote here: a pre-training "
+                    "checkpoint (MLM + NSP) or a fine-tuned model.keras (GLUE, SQuAD, CoNLL NER).")
 flags.DEFINE_string("export_dir", None, "Base directory; the SavedModel goes to <export_dir>/<version>/.")
 flags.DEFINE_integer("version", None, "Version directory name; default: 1 + the highest existing version.")
 flags.DEFINE_integer("seq_length", None, "Packed sequence length of the text signatures (default: 128, or "
@@ -16,6 +16,8 @@ flags.DEFINE_integer("seq_length", None, "Packed sequence length of the text sig
 flags.DEFINE_string("vocab_file", None, "Vocab to use instead of the checkpoint's vocab.txt.")
 flags.DEFINE_bool("lower_case", None, "Lower-case input text; default: the checkpoint's tokenizer config, "
                   "else True.")
+flags.DEFINE_string("glue_task", None, "GLUE task of a --model_dir classifier (label names, text fields); "
+                    "default: the task its fit_summary.json records.")
 flags.mark_flag_as_required("export_dir")
 
 
@@ -25,11 +27,14 @@ def main(argv):
 
     if bool(FLAGS.checkpoint) == bool(FLAGS.model_dir):
         raise app.UsageError("give exactly one of --checkpoint or --model_dir")
-    if FLAGS.model_dir:
-        raise app.UsageError("--model_dir export is not implemented yet; use --checkpoint")
-    path = export.export_checkpoint(
-        FLAGS.checkpoint, FLAGS.export_dir, vocab_file=FLAGS.vocab_file, lower_case=FLAGS.lower_case,
-        seq_length=FLAGS.seq_length or export.DEFAULT_SEQ_LENGTH, version=FLAGS.version)
+    if FLAGS.checkpoint:
+        path = export.export_checkpoint(
+            FLAGS.checkpoint, FLAGS.export_dir, vocab_file=FLAGS.vocab_file, lower_case=FLAGS.lower_case,
+            seq_length=FLAGS.seq_length or export.DEFAULT_SEQ_LENGTH, version=FLAGS.version)
+    else:
+        path = export.export_model_dir(FLAGS.model_dir, FLAGS.export_dir, seq_length=FLAGS.seq_length,
+                                       vocab_file=FLAGS.vocab_file, lower_case=FLAGS.lower_case,
+                                       glue_task=FLAGS.glue_task, version=FLAGS.version)
     print(f"SavedModel written to {path}")
 
 
