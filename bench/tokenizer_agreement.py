@@ -99,20 +99,26 @@ def hf_reference(vocab_file: str, lower_case: bool):
     )
 
 
-def ours_by_batch(tokenizer: BertTokenizer, lines: list[str], batch_size: int = 2048):
-    """Yields (ids, offsets-path ids, starts, ends) as lists of numpy rows."""
-    tokenize = tf.function(tokenizer.tokenize)
-    with_offsets = tf.function(tokenizer.tokenize_with_offsets)
-    for i in range(0, len(lines), batch_size):
-        batch = tf.constant(lines[i : i + batch_size])
-        ids = tokenize(batch)
-        ids2, starts, ends = with_offsets(batch)
-        yield from zip(
-            np.split(ids.values.numpy(), ids.row_splits.numpy()[1:-1]),
-            np.split(ids2.values.numpy(), ids2.row_splits.numpy()[1:-1]),
-            np.split(starts.values.numpy(), starts.row_splits.numpy()[1:-1]),
-            np.split(ends.values.numpy(), ends.row_splits.numpy()[1:-1]),
-        )
+def check_batch(tokenize, with_offsets, lines: list[str], expected: list[list[int]]):
+    """Returns (indices of lines whose ids differ from `expected`, number of lines failing offset checks)."""
+    batch = tf.constant(lines)
+    ids = tokenize(batch)
+    ids2, starts, ends = with_offsets(batch)
+    values, splits = ids.values.numpy(), ids.row_splits.numpy()
+    want = np.fromiter((i for row in expected for i in row), np.int32)
+    want_splits = np.concatenate([[0], np.cumsum([len(row) for row in expected])])
+    if np.array_equal(values, want) and np.array_equal(splits, want_splits):
+        mismatched = []
+    else:
+        mismatched = [i for i, row in enumerate(expected) if list(values[splits[i] : splits[i + 1]]) != row]
+    # Offsets path: same ids, and every piece's byte span is non-empty and inside its line.
+    row_of_piece = np.repeat(np.arange(len(lines)), np.diff(starts.row_splits.numpy()))
+    nbytes = np.array([len(line.encode("utf-8")) for line in lines])
+    s, e = starts.values.numpy(), ends.values.numpy()
+    bad_rows = set(row_of_piece[(s >= e) | (e > nbytes[row_of_piece])])
+    if not (np.array_equal(ids2.values.numpy(), values) and np.array_equal(ids2.row_splits.numpy(), splits)):
+        bad_rows |= {i for i, (a, b) in enumerate(zip(ids2.to_list(), ids.to_list())) if a != b}
+    return mismatched, len(bad_rows)
 
 
 def main() -> None:
@@ -134,18 +140,22 @@ def main() -> None:
         for corpus, lines in texts.items():
             start = time.time()
             expected = [e.ids for e in reference.encode_batch(lines, add_special_tokens=False)]
-            mismatches = offset_errors = tokens = 0
-            for line, want, (got, got2, starts, ends) in zip(lines, expected, ours_by_batch(ours, lines)):
-                tokens += len(want)
-                nbytes = len(line.encode("utf-8"))
-                if not (np.array_equal(got, got2) and np.all(starts <= ends) and np.all(ends <= nbytes)):
-                    offset_errors += 1
-                if list(got) != want:
+            mismatches = offset_errors = 0
+            tokens = sum(len(ids) for ids in expected)
+            tokenize, with_offsets = tf.function(ours.tokenize), tf.function(ours.tokenize_with_offsets)
+            for i in range(0, len(lines), 2048):
+                bad_lines, bad_offsets = check_batch(
+                    tokenize, with_offsets, lines[i : i + 2048], expected[i : i + 2048]
+                )
+                offset_errors += bad_offsets
+                for j in bad_lines:
                     mismatches += 1
                     if mismatches <= args.show:
+                        line, want = lines[i + j], expected[i + j]
+                        got = ours.tokenize(line).numpy()
                         print(f"  MISMATCH {casing}/{corpus}: {line[:200]!r}")
-                        print(f"    ours: {ours.detokenize(tf.constant([got])).numpy()[0].decode()[:300]!r}")
-                        print(f"    hf:   {ours.detokenize(tf.constant([want])).numpy()[0].decode()[:300]!r}")
+                        print(f"    ours: {ours.detokenize(got).numpy().decode()[:300]!r}")
+                        print(f"    hf:   {ours.detokenize(want).numpy().decode()[:300]!r}")
             print(
                 f"{casing:8s} {corpus:10s} lines {len(lines):7d}  tokens {tokens:9d}  id mismatches {mismatches:5d}  "
                 f"offset-path disagreements {offset_errors:4d}  ({time.time() - start:.1f}s)",
