@@ -169,42 +169,39 @@ def test_whole_word_masking_never_splits_a_word(corpus, tokenizer):
 def test_same_seed_same_stream_and_resume(corpus, tokenizer, tmp_path):
     def make(seed):
         return pretraining_dataset(corpus, tokenizer, seq_length=SEQ, max_predictions_per_seq=PRED, batch_size=16,
-                                   seed=seed, instance_shuffle_buffer=SHUFFLE)
+                                   seed=seed, instance_shuffle_buffer=50)
 
-    first = _take(make(11), 4)
-    again = _take(make(11), 4)
-    other = _take(make(12), 4)
-    for x, y in zip(first, again):
+    def assert_same(x, y):
         for k in x:
-            np.testing.assert_array_equal(x[k], y[k])
-    assert not np.array_equal(first[0]["input_word_ids"], other[0]["input_word_ids"])
+            np.testing.assert_array_equal(np.asarray(x[k]), np.asarray(y[k]))
 
+    first = _take(make(11), 5)
     it = iter(make(11))
-    for _ in range(2):
-        next(it)
+    for i in range(2):
+        assert_same(next(it), first[i])  # same seed, same stream
     path = tf.train.Checkpoint(iterator=it).save(str(tmp_path / "it"))
-    expected = [next(it) for _ in range(3)]
     resumed = iter(make(11))
     tf.train.Checkpoint(iterator=resumed).restore(path)
-    for want in expected:
-        got = next(resumed)
-        for k in want:
-            np.testing.assert_array_equal(got[k].numpy(), want[k].numpy())
-    np.testing.assert_array_equal(expected[0]["input_word_ids"].numpy(), first[2]["input_word_ids"])
+    for i in range(2, 5):
+        assert_same(next(resumed), first[i])  # a fresh iterator restored mid-stream continues it
+    other = next(iter(make(12)))
+    assert not np.array_equal(other["input_word_ids"].numpy(), first[0]["input_word_ids"])
 
 
 def test_per_worker_shards_are_disjoint(corpus, tokenizer):
-    def docs(pipelines, index, files):
+    def doc_keys(files, pipelines, index):
         ds = instance_dataset(files, tokenizer, seq_length=SEQ, num_shards=pipelines, shard_index=index, repeat=False)
         return set(np.concatenate([b["a_document"].numpy() for b in ds.batch(1000)]).tolist())
 
-    # One file: documents are dealt out; three files over two workers: whole files.
-    for files in (corpus[:1], corpus):
-        shards = [docs(2, i, files) for i in range(2)]
-        assert shards[0] and shards[1] and not shards[0] & shards[1]
-        assert shards[0] | shards[1] == docs(1, 0, files)
+    # Three files over two workers: whole files (the file index is in the key's high bits).
+    file_shards = [{k >> 40 for k in doc_keys(corpus, 2, i)} for i in range(2)]
+    assert file_shards == [{0, 2}, {1}]
+    # One file over two workers: its documents are dealt out.
+    doc_shards = [doc_keys(corpus[:1], 2, i) for i in range(2)]
+    assert doc_shards[0] and doc_shards[1] and not doc_shards[0] & doc_shards[1]
+    assert len(doc_shards[0] | doc_shards[1]) == 18  # all documents of the Austen excerpt
 
     ctx = tf.distribute.InputContext(num_input_pipelines=2, input_pipeline_id=1, num_replicas_in_sync=4)
     ds = pretraining_dataset(corpus, tokenizer, seq_length=SEQ, max_predictions_per_seq=PRED, batch_size=32,
-                             input_context=ctx, instance_shuffle_buffer=SHUFFLE)
+                             input_context=ctx, shuffle=False)
     assert next(iter(ds))["input_word_ids"].shape == (8, SEQ)  # per-replica batch size
