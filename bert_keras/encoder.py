@@ -64,6 +64,14 @@ class BertEncoder(keras.Model):
             "encoder_outputs": encoder_outputs,
         }
 
+    def _trackable_children(self, save_type="checkpoint", **kwargs):
+        # Keras 3 hides layer lists from `tf.train.Checkpoint`; name each block so that
+        # `tf.train.Checkpoint(encoder=...)` saves and restores every transformer weight.
+        children = super()._trackable_children(save_type, **kwargs)
+        if save_type == "checkpoint":
+            children.update({block.name: block for block in self.transformer_blocks})
+        return children
+
     def dummy_inputs(self, batch_size: int = 1, seq_length: int = 8) -> dict[str, tf.Tensor]:
         shape = (batch_size, seq_length)
         return {"input_word_ids": tf.zeros(shape, tf.int32), "input_mask": tf.ones(shape, tf.int32),

@@ -154,3 +154,16 @@ def test_missing_input_named(tiny_config):
     del x["input_mask"]
     with pytest.raises(ValueError, match="input_mask"):
         encoder(x)
+
+
+def test_tf_checkpoint_holds_every_weight(tmp_path, tiny_config):
+    encoder = BertEncoder(tiny_config)
+    x = _inputs()
+    expected = encoder(x)["sequence_output"]
+    path = tf.train.Checkpoint(encoder=encoder).write(str(tmp_path / "ckpt"))
+    saved = [name for name, _ in tf.train.list_variables(path) if name.startswith("encoder/")]
+    assert len(saved) == len(encoder.weights)
+    fresh = BertEncoder(tiny_config)
+    fresh.build()
+    tf.train.Checkpoint(encoder=fresh).read(path).assert_existing_objects_matched()
+    np.testing.assert_array_equal(fresh(x)["sequence_output"], expected)
