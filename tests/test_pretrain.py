@@ -61,9 +61,8 @@ def _losses(records) -> dict[int, tuple[float, float]]:
     return {r["step"]: (r["mlm_loss"], r["nsp_loss"]) for r in records}
 
 
-def _run_in_process(argv):
-    from bert_keras import pretrain
-
+def _run_in_process(argv, absl_cli):
+    pretrain = absl_cli("bert_keras.pretrain")
     pretrain.FLAGS.unparse_flags()
     pretrain.FLAGS(["pretrain"] + argv)
     try:
@@ -251,11 +250,11 @@ def test_mixed_precision_and_xla_steps_train_with_finite_losses(policy, jit):
     ("--gradient_accumulation_steps=3", "not divisible"),
     ("--preset=huge", "choose from"),
 ])
-def test_bad_flags_fail_before_any_work(tmp_path, flag, message):
+def test_bad_flags_fail_before_any_work(tmp_path, flag, message, absl_cli):
     from absl import app
 
     with pytest.raises(app.UsageError, match=message):
-        _run_in_process(_args(tmp_path) + [flag])
+        _run_in_process(_args(tmp_path) + [flag], absl_cli)
     assert not (tmp_path / "checkpoints").exists()
 
 
