@@ -7,9 +7,11 @@ from typing import Any
 import keras
 import tensorflow as tf
 
+from bert_keras.finetuning.task_model import EncoderTaskModel
+
 
 @keras.saving.register_keras_serializable(package="bert_keras")
-class TokenClassifier(keras.Model):
+class TokenClassifier(EncoderTaskModel):
     """logits [batch, seq, num_labels] = Dense(dropout(sequence_output)).
 
     The head of the BERT paper's NER experiments and Hugging Face's BertForTokenClassification: dropout
@@ -19,12 +21,11 @@ class TokenClassifier(keras.Model):
 
     def __init__(self, encoder: keras.Model, num_labels: int, dropout_rate: float | None = None,
                  labels: list[str] | None = None, **kwargs):
-        super().__init__(**kwargs)
+        super().__init__(encoder, **kwargs)
         if num_labels < 1:
             raise ValueError(f"num_labels must be >= 1, got {num_labels}")
         if labels is not None and len(labels) != num_labels:
             raise ValueError(f"labels has {len(labels)} entries but num_labels is {num_labels}")
-        self.encoder = encoder
         self.num_labels = num_labels
         self.labels = list(labels) if labels is not None else None  # id -> tag, kept for serving
         config = encoder.config
@@ -35,10 +36,8 @@ class TokenClassifier(keras.Model):
             kernel_initializer=keras.initializers.TruncatedNormal(stddev=config.initializer_range))
 
     def build(self, input_shape=None):
-        if not self.encoder.built:
-            self.encoder.build()
+        super().build(input_shape)
         self.classifier.build((None, None, self.encoder.config.hidden_size))
-        self.built = True
 
     def call(self, inputs: dict[str, tf.Tensor], training=None) -> tf.Tensor:
         sequence = self.encoder(inputs, training=training)["sequence_output"]
@@ -46,12 +45,5 @@ class TokenClassifier(keras.Model):
 
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()
-        config.update(encoder=keras.saving.serialize_keras_object(self.encoder), num_labels=self.num_labels,
-                      dropout_rate=self.dropout_rate, labels=self.labels)
+        config.update(num_labels=self.num_labels, dropout_rate=self.dropout_rate, labels=self.labels)
         return config
-
-    @classmethod
-    def from_config(cls, config: dict[str, Any]) -> "TokenClassifier":
-        config = dict(config)
-        config["encoder"] = keras.saving.deserialize_keras_object(config["encoder"])
-        return cls(**config)

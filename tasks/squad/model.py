@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import keras
 import tensorflow as tf
 
+from bert_keras.finetuning.task_model import EncoderTaskModel
 
 @keras.saving.register_keras_serializable(package="bert_keras")
-class SquadModel(keras.Model):
+class SquadModel(EncoderTaskModel):
     """{"start_logits", "end_logits"} [batch, seq] = Dense(2)(sequence_output), split in two.
 
     The head of google-research/bert `run_squad.py` (`cls/squad/output_weights`) and Hugging Face's
@@ -19,30 +18,16 @@ class SquadModel(keras.Model):
     """
 
     def __init__(self, encoder: keras.Model, **kwargs):
-        super().__init__(**kwargs)
-        self.encoder = encoder
+        super().__init__(encoder, **kwargs)
         self.span_logits = keras.layers.Dense(
             2, name="span_logits",
             kernel_initializer=keras.initializers.TruncatedNormal(stddev=encoder.config.initializer_range))
 
     def build(self, input_shape=None):
-        if not self.encoder.built:
-            self.encoder.build()
+        super().build(input_shape)
         self.span_logits.build((None, None, self.encoder.config.hidden_size))
-        self.built = True
 
     def call(self, inputs: dict[str, tf.Tensor], training=None) -> dict[str, tf.Tensor]:
         sequence = self.encoder(inputs, training=training)["sequence_output"]
         logits = self.span_logits(sequence)
         return {"start_logits": logits[..., 0], "end_logits": logits[..., 1]}
-
-    def get_config(self) -> dict[str, Any]:
-        config = super().get_config()
-        config["encoder"] = keras.saving.serialize_keras_object(self.encoder)
-        return config
-
-    @classmethod
-    def from_config(cls, config: dict[str, Any]) -> "SquadModel":
-        config = dict(config)
-        config["encoder"] = keras.saving.deserialize_keras_object(config["encoder"])
-        return cls(**config)
