@@ -151,7 +151,10 @@ _FIELD = re.compile(r"^\s+(dtype|shape): (.*)$")
 
 def saved_model_cli_signatures(saved_model_dir):
     """`saved_model_cli show --all` parsed into {signature: {"inputs"|"outputs": {name: (dtype, shape)}}}."""
-    text = subprocess.run(["saved_model_cli", "show", "--all", "--dir", str(saved_model_dir)], check=True,
+    # The console script installed beside this interpreter (a fresh pyenv may not have rehashed its shims).
+    beside = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
+    cli = beside if os.path.exists(beside) else "saved_model_cli"
+    text = subprocess.run([cli, "show", "--all", "--dir", str(saved_model_dir)], check=True,
                           capture_output=True, text=True, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")).stdout
     signatures, current, tensor = {}, None, None
     for line in text.splitlines():
