@@ -212,7 +212,7 @@ def _model_config(vocab_size: int):
     elif FLAGS.preset:
         config = preset(FLAGS.preset, vocab_size=vocab_size)
     else:
-        config = read_checkpoint(FLAGS.init_checkpoint).config
+        config = read_checkpoint(FLAGS.init_checkpoint, load_weights=False).config
     if config.vocab_size != vocab_size:
         raise app.UsageError(f"model vocab_size {config.vocab_size} differs from the {vocab_size} tokens of "
                              f"--vocab_file")
@@ -354,7 +354,7 @@ def train(log: Callable[[str], None] = print) -> dict[str, Any]:
     if not vocab_file and FLAGS.init_checkpoint:
         from bert_keras.checkpoints import read_checkpoint
 
-        vocab_file = read_checkpoint(FLAGS.init_checkpoint).vocab_file
+        vocab_file = read_checkpoint(FLAGS.init_checkpoint, load_weights=False).vocab_file
         _check(vocab_file, f"--init_checkpoint={FLAGS.init_checkpoint!r} has no vocab.txt; pass --vocab_file")
     else:
         vocab_file = _resolve_vocab()
