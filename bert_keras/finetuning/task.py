@@ -48,6 +48,12 @@ class FineTuningTask(abc.ABC):
         """Writes test-set prediction files (e.g. a benchmark's submission format); returns their paths."""
         raise NotImplementedError(f"task {self.name!r} does not write predictions")
 
+    def export_metadata(self) -> dict[str, Any]:
+        """What serving the trained model needs (JSON values), saved beside its export by the trainer:
+        `task_family` ("glue", "squad" or "ner"), `task`, `max_seq_length`, plus task settings. The
+        trainer adds the tokenizer's vocab and lower-case flag (`task.tokenizer`)."""
+        raise NotImplementedError(f"task {self.name!r} does not describe itself for export")
+
 
 def predict_outputs(model: keras.Model, dataset: tf.data.Dataset) -> Any:
     """Runs `model` over a features-only dataset and concatenates the outputs along the batch axis.

@@ -11,6 +11,7 @@ from typing import Any, Callable
 
 import keras
 
+from bert_keras.finetuning.run_metadata import write_run_metadata
 from bert_keras.finetuning.task import FineTuningTask
 from bert_keras.optimization import create_optimizer
 
@@ -122,7 +123,8 @@ def run(task: FineTuningTask, encoder: keras.Model, config: FineTuningConfig, *,
         do_eval: bool = True, do_predict: bool = False, export_dir: str | None = None,
         export_fn: Callable[[keras.Model, str], Any] = save_keras_model) -> dict[str, Any]:
     """The whole path a task CLI runs: build head, train (or reload `model_dir`'s best weights), evaluate,
-    write test predictions into `model_dir`, export. Returns what it did (metrics, files)."""
+    write test predictions into `model_dir`, export (with `vocab.txt` + `run_metadata.json` beside it, what
+    `python -m bert_keras.export --model_dir` reads). Returns what it did (metrics, files)."""
     keras.utils.set_random_seed(config.seed)
     model = task.build_model(encoder)
     report: dict[str, Any] = {"model_dir": config.model_dir}
@@ -143,4 +145,5 @@ def run(task: FineTuningTask, encoder: keras.Model, config: FineTuningConfig, *,
         print(f"[{task.name}] wrote {report['predictions']}", flush=True)
     if export_dir:
         report["export"] = export_fn(model, export_dir)
+        report["export_metadata"] = write_run_metadata(task, export_dir)
     return report

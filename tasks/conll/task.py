@@ -80,6 +80,10 @@ class ConllTask(FineTuningTask):
         # Averaged over the weighted (first-piece) positions only, like PyTorch's ignore_index=-100.
         return keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction="mean_with_sample_weight")
 
+    def export_metadata(self) -> dict:
+        return {"task_family": "ner", "task": self.name, "max_seq_length": self.max_seq_length,
+                "labels": list(self.labels), "window_context": self.window_context}
+
     def predict(self, model: keras.Model, split: str) -> list[list[str]]:
         """One IOB2 tag per word of every sentence of `split`."""
         windows = sorted(self.windows(split), key=lambda w: len(w.input_word_ids))  # less padding per batch

@@ -72,6 +72,10 @@ class GlueTask(FineTuningTask):
     def compile_metrics(self):
         return None if self.spec.is_regression else [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
 
+    def export_metadata(self) -> dict:
+        return {"task_family": "glue", "task": self.name, "max_seq_length": self.packer.seq_length,
+                "labels": list(self.spec.labels) if self.spec.labels else None}
+
     def predict(self, model: keras.Model, split: str) -> np.ndarray:
         """Predicted label ids (classification) or scores (regression), in file order."""
         outputs = predict_outputs(model, self.dataset(split, self.eval_batch_size, with_labels=False))

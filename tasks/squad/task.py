@@ -139,6 +139,20 @@ class SquadTask(FineTuningTask):
             paths.append(path)
         return paths
 
+    def export_metadata(self) -> dict:
+        """Windowing settings; for v2.0 the null threshold the dev evaluation found (`best_null_threshold.json`
+        in `output_dir`), else the configured one."""
+        s = self.settings
+        threshold = None
+        if s.with_null:
+            found = os.path.join(self.output_dir, THRESHOLD_FILE) if self.output_dir else None
+            threshold = (postprocess.read_null_threshold(found) if found and os.path.isfile(found)
+                         else s.null_score_diff_threshold)
+        return {"task_family": "squad", "task": self.name, "max_seq_length": s.max_seq_length,
+                "version": s.version, "doc_stride": s.doc_stride, "max_query_length": s.max_query_length,
+                "max_answer_length": s.max_answer_length, "n_best_size": s.n_best_size,
+                "null_score_diff_threshold": threshold}
+
     def write_predictions(self, model: keras.Model, output_dir: str) -> list[str]:
         answers = predict_answers(model, self.examples["test"], self.features("test"), self.settings)
         return self._write(output_dir, answers, {}, prefix="")
