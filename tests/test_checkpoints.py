@@ -300,6 +300,32 @@ def test_own_format_round_trip(tmp_path):
             np.testing.assert_array_equal(restored(inputs)[key], encoder(inputs)[key])
 
 
+def test_loading_skips_random_init_but_sets_every_weight_and_keeps_random_streams(tmp_path):
+    import random
+
+    import keras
+
+    encoder = BertEncoder(TINY)
+    encoder.build()
+    save_encoder(encoder, tmp_path / "saved", _vocab(tmp_path / "vocab.txt", TINY.vocab_size))
+    checkpoint = read_checkpoint(tmp_path / "saved")
+
+    random.seed(7)  # unseeded Keras initializers draw their seed from Python's `random` when constructed
+    loaded = build_encoder(checkpoint)
+    after_loading = keras.initializers.TruncatedNormal(stddev=1.0)((64,)).numpy()
+    random.seed(7)
+    BertEncoder(TINY).build()
+    after_random_build = keras.initializers.TruncatedNormal(stddev=1.0)((64,)).numpy()
+    # Same random stream as a randomly initialised build (a task head built next gets the same init), and
+    # the initializer samples again once loading is done.
+    np.testing.assert_array_equal(after_loading, after_random_build)
+    assert np.abs(after_loading).min() > 0
+    # Every variable holds the checkpoint's value: none is left at the skipped (zero) initialisation.
+    assert len(loaded.weights) == len(encoder.weights)
+    for ours, reference in zip(loaded.weights, encoder.weights):
+        np.testing.assert_array_equal(ours.numpy(), reference.numpy(), err_msg=ours.path)
+
+
 def test_own_format_keeps_pretraining_heads(tmp_path):
     model = BertPretrainingModel(TINY)
     model.build()
