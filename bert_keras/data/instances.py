@@ -8,9 +8,16 @@ is a random span from a DIFFERENT document (from a random sentence until the rem
 and the unused sentences go back to the document; else B is the rest of the chunk; the pair is truncated
 longest-first, one token at a time from the front or back at random.
 
-Difference that keeps memory bounded: the random document is drawn from the group of `documents_per_group`
-documents (plus the last document of the previous group) being processed, not from the whole corpus.
-The documents arrive shuffled, so the partner is still a random other document.
+Vectorised over a whole group of documents, with no per-instance loop: the random draws of a chunk are
+keyed by the sentence it starts at (each sentence starts at most one chunk per pass, so the draws of the
+instances stay independent), which makes "where does the next chunk start" a function of the start
+sentence alone. It is computed for every sentence at once; the chunks actually visited (the path from each
+document's first sentence) are then marked by pointer doubling in O(log sentences) vectorised steps.
+
+Difference that keeps memory bounded: the random document is drawn uniformly from the other documents of
+the group of `documents_per_group` documents being processed (plus the last document of the previous
+group), not from the whole corpus. The documents arrive shuffled (a `document_shuffle_buffer` shuffle), so
+the partner is a random other document from a window of the shuffled stream.
 """
 
 from __future__ import annotations
@@ -71,7 +78,7 @@ def build_instances(
 
     Returns dense [I, max_seq_length] `input_ids`, `segment_ids`, `input_mask`, `maskable` (True on
     WordPieces, False on [CLS]/[SEP]/padding), `word_starts`, and [I] `next_sentence_labels`,
-    `a_document`, `b_document` (document keys, for checks).
+    `a_document`, `b_document` (document keys, for checks), `single_sentence_chunk`.
     """
     max_num_tokens = max_seq_length - 3
     num_docs = tf.shape(group["key"], out_type=tf.int32)[0]
@@ -86,85 +93,90 @@ def build_instances(
     # sentence_splits[d]: global index of document d's first sentence; bounds[g]: first token of sentence g.
     sentence_splits = tf.concat([[0], tf.cumsum(doc_sentence_counts)], 0)
     bounds = tf.concat([[0], tf.cumsum(sentence_lengths)], 0)
-    last_bound = tf.size(bounds) - 1
     usable = tf.concat([tf.ones([num_docs], tf.bool), partner["valid"][None]], 0) & (doc_sentence_counts > 0)
 
-    def bound(i):
-        return tf.gather(bounds, tf.clip_by_value(i, 0, last_bound))
+    def first_reaching(start, doc_end, length):
+        """Per element: last sentence e of the shortest run [start, e] whose token count reaches `length`,
+        at most the document's last sentence (`doc_end - 1`), at least `start`."""
+        j = tf.searchsorted(bounds, tf.gather(bounds, start) + length, side="left")
+        return tf.clip_by_value(tf.minimum(j - 1, doc_end - 1), start, tf.maximum(start, doc_end - 1))
 
-    def first_reaching(start, end_exclusive, length):
-        """Last sentence index e >= start such that sentences [start, e] are the shortest run whose token
-        count reaches `length` (or the document's last sentence)."""
-        goal = bound(start) + length
-        j = tf.searchsorted(bounds[None, :], goal[None, None], side="left")[0, 0]
-        return tf.clip_by_value(tf.minimum(j - 1, end_exclusive - 1), start, tf.maximum(start, end_exclusive - 1))
+    def uniform_int(u, n):
+        """floor(u * n) kept in [0, n - 1] (u in [0, 1))."""
+        return tf.minimum(tf.cast(u * tf.cast(n, tf.float32), tf.int32), n - 1)
 
-    def draw_target(u):
-        short = 2 + tf.cast(u[1] * tf.cast(max_num_tokens - 1, tf.float32), tf.int32)
-        return tf.where(u[0] < short_seq_prob, tf.minimum(short, max_num_tokens), max_num_tokens)
+    # Per document: the target length. Per sentence s (as a chunk start): the chunk [s, e], its A length
+    # and the coin for a random B, hence where the next chunk of the document starts.
+    u_doc = tf.random.stateless_uniform([num_docs, 2], tf.random.experimental.stateless_fold_in(seed, 0))
+    short = tf.minimum(2 + uniform_int(u_doc[:, 1], max_num_tokens - 1), max_num_tokens)
+    targets = tf.where(u_doc[:, 0] < short_seq_prob, short, max_num_tokens)
+    num_starts = sentence_splits[num_docs]  # sentences of the group's own documents (not the partner's)
+    s = tf.range(num_starts)
+    doc = tf.repeat(tf.range(num_docs), doc_sentence_counts[:num_docs])
+    doc_end = tf.gather(sentence_splits, doc + 1)
+    target = tf.gather(targets, doc)
+    u = tf.random.stateless_uniform([num_starts, 4], tf.random.experimental.stateless_fold_in(seed, 1))
+    e = first_reaching(s, doc_end, target)
+    n_chunk = e - s + 1
+    a_count = tf.where(n_chunk >= 2, 1 + uniform_int(u[:, 0], n_chunk - 1), 1)
+    is_random = (n_chunk == 1) | (u[:, 1] < 0.5)
+    following = tf.where(is_random, s + a_count, e + 1)
+    following = tf.where(following < doc_end, following, num_starts)  # num_starts: "document done"
 
-    def body(t, d, s, target, record):
-        u = tf.random.stateless_uniform([6], tf.random.experimental.stateless_fold_in(seed, t))
-        doc_end = tf.gather(sentence_splits, d + 1)
-        next_doc = s >= doc_end
-        d_safe = tf.maximum(d, 0)
-        # --- one instance from the chunk starting at sentence s of document d ---
-        e = first_reaching(s, doc_end, target)
-        n_chunk = e - s + 1
-        a_count = tf.where(
-            n_chunk >= 2, 1 + tf.cast(u[2] * tf.cast(n_chunk - 1, tf.float32), tf.int32), 1
-        )
-        a_count = tf.clip_by_value(a_count, 1, tf.maximum(n_chunk - 1, 1))
-        is_random = (n_chunk == 1) | (u[3] < 0.5)
-        a_lo, a_hi = bound(s), bound(s + a_count)
-        candidates = usable & tf.not_equal(keys, tf.gather(keys, d_safe))
-        num_candidates = tf.reduce_sum(tf.cast(candidates, tf.int32))
-        pick = tf.minimum(tf.cast(u[4] * tf.cast(num_candidates, tf.float32), tf.int32), num_candidates - 1)
-        partner_doc = tf.cast(tf.gather(tf.where(candidates)[:, 0], tf.maximum(pick, 0)), tf.int32)
-        p_first = tf.gather(sentence_splits, partner_doc)
-        p_end = tf.gather(sentence_splits, partner_doc + 1)
-        r = p_first + tf.minimum(tf.cast(u[5] * tf.cast(p_end - p_first, tf.float32), tf.int32), p_end - p_first - 1)
-        r_end = first_reaching(r, p_end, target - (a_hi - a_lo))
-        b_lo = tf.where(is_random, bound(r), bound(s + a_count))
-        b_hi = tf.where(is_random, bound(r_end + 1), bound(e + 1))
-        emit = tf.logical_not(next_doc)
-        has_partner = tf.logical_or(tf.logical_not(is_random), num_candidates > 0)
-        b_doc = tf.where(is_random, tf.gather(keys, partner_doc), tf.gather(keys, d_safe))
-        row = tf.stack(
-            [tf.cast(emit, tf.int64), tf.cast(a_lo, tf.int64), tf.cast(a_hi, tf.int64), tf.cast(b_lo, tf.int64),
-             tf.cast(b_hi, tf.int64), tf.cast(is_random, tf.int64), tf.gather(keys, d_safe), b_doc,
-             tf.cast(emit & tf.logical_not(has_partner), tf.int64), tf.cast(n_chunk == 1, tf.int64)]
-        )
-        record = record.write(t, row)
-        new_s = tf.where(is_random, s + a_count, e + 1)
-        # --- or move on to the next document, drawing its target length ---
-        d = tf.where(next_doc, d + 1, d)
-        s = tf.where(next_doc, tf.gather(sentence_splits, tf.minimum(d, num_docs)), new_s)
-        target = tf.where(next_doc, draw_target(u), target)
-        return t + 1, d, s, target, record
+    # Chunks visited: {f^i(first sentence)}. Doubling: after k rounds `visited` holds f^i for i < 2^k and
+    # `jump` is f^(2^k); stop when every jump has left the documents.
+    jump = tf.concat([following, [num_starts]], 0)
+    first = tf.gather(sentence_splits, tf.range(num_docs))
+    visited = tf.scatter_nd(first[:, None], tf.ones([num_docs], tf.int32), [num_starts + 1]) > 0
 
-    record = tf.TensorArray(tf.int64, size=0, dynamic_size=True, element_shape=[10])
-    _, _, _, _, record = tf.while_loop(
-        lambda t, d, s, target, record: d < num_docs,
-        body,
-        (tf.constant(0), tf.constant(-1), tf.constant(0), tf.constant(max_num_tokens), record),
+    def double(visited, jump):
+        landed = tf.math.unsorted_segment_max(tf.cast(visited, tf.int32), jump, num_starts + 1) > 0
+        return visited | landed, tf.gather(jump, jump)
+
+    visited, _ = tf.while_loop(
+        lambda visited, jump: tf.reduce_any(jump[:-1] < num_starts),
+        double,
+        (visited, jump),
+        parallel_iterations=1,
     )
-    rows = record.stack()
-    rows = tf.boolean_mask(rows, rows[:, 0] > 0)
-    missing_partner = tf.reduce_any(rows[:, 8] > 0)
+    starts = tf.cast(tf.where(visited[:-1])[:, 0], tf.int32)  # document order, then chunk order
+
+    # The visited chunks' segments.
+    doc = tf.gather(doc, starts)
+    target = tf.gather(target, starts)
+    u = tf.gather(u, starts)
+    a_count, is_random, n_chunk = (tf.gather(x, starts) for x in (a_count, is_random, n_chunk))
+    a_lo, a_hi = tf.gather(bounds, starts), tf.gather(bounds, starts + a_count)
+    b_next_lo, b_next_hi = a_hi, tf.gather(bounds, tf.gather(e, starts) + 1)
+    # Random B: a uniformly drawn other usable document (another key), a uniform start sentence in it,
+    # sentences until the target is filled.
+    candidates = usable[None, :] & tf.not_equal(keys[None, :], keys[:num_docs, None])  # [D, D + 1]
+    ranks = tf.cumsum(tf.cast(candidates, tf.int32), axis=1)
+    num_candidates = tf.gather(ranks[:, -1], doc)
+    pick = uniform_int(u[:, 2], tf.maximum(num_candidates, 1))
+    partner_doc = tf.reduce_sum(tf.cast(tf.gather(ranks, doc) <= pick[:, None], tf.int32), axis=1)
+    partner_doc = tf.minimum(partner_doc, num_docs)
+    p_first = tf.gather(sentence_splits, partner_doc)
+    p_end = tf.gather(sentence_splits, partner_doc + 1)
+    r = p_first + uniform_int(u[:, 3], tf.maximum(p_end - p_first, 1))
+    r_end = first_reaching(r, p_end, target - (a_hi - a_lo))
+    b_lo = tf.where(is_random, tf.gather(bounds, r), b_next_lo)
+    b_hi = tf.where(is_random, tf.gather(bounds, r_end + 1), b_next_hi)
     check = tf.debugging.Assert(
-        tf.logical_not(missing_partner),
+        tf.reduce_all(tf.logical_not(is_random) | (num_candidates > 0)),
         ["Next-sentence prediction needs at least two documents; this input has only one."],
     )
     with tf.control_dependencies([check]):
-        a_lo, a_hi, b_lo, b_hi = (tf.cast(rows[:, i], tf.int32) for i in (1, 2, 3, 4))
+        b_lo = tf.identity(b_lo)
+    a_document = tf.gather(keys, doc)
+    b_document = tf.where(is_random, tf.gather(keys, partner_doc), a_document)
     a_lo, a_hi, b_lo, b_hi = _truncate_pair(
-        a_lo, a_hi, b_lo, b_hi, max_num_tokens, tf.random.experimental.stateless_fold_in(seed, -1)
+        a_lo, a_hi, b_lo, b_hi, max_num_tokens, tf.random.experimental.stateless_fold_in(seed, 2)
     )
     return _pack(
         tokens, word_starts, a_lo, a_hi, b_lo, b_hi, max_seq_length, cls_id, sep_id, pad_id,
-        next_sentence_labels=tf.cast(rows[:, 5], tf.int32), a_document=rows[:, 6], b_document=rows[:, 7],
-        single_sentence_chunk=rows[:, 9] > 0,
+        next_sentence_labels=tf.where(is_random, LABEL_IS_RANDOM, LABEL_IS_NEXT),
+        a_document=a_document, b_document=b_document, single_sentence_chunk=n_chunk == 1,
     )
 
 
@@ -185,39 +197,23 @@ def _truncate_pair(a_lo, a_hi, b_lo, b_hi, max_num_tokens, seed):
 
 
 def _pack(tokens, word_starts, a_lo, a_hi, b_lo, b_hi, seq_length, cls_id, sep_id, pad_id, **extra):
-    """`[CLS] A [SEP] B [SEP]` padded to `seq_length`, with segment ids and per-token masking metadata."""
-    n = tf.size(a_lo)
-    a_index = tf.ragged.range(a_lo, a_hi)
-    b_index = tf.ragged.range(b_lo, b_hi)
-    a_ids, b_ids = tf.gather(tokens, a_index), tf.gather(tokens, b_index)
+    """`[CLS] A [SEP] B [SEP]` padded to `seq_length`, with segment ids and per-token masking metadata;
+    dense [I, seq_length] index arithmetic (one gather per output), no ragged concatenation."""
+    la, lb = (a_hi - a_lo)[:, None], (b_hi - b_lo)[:, None]
+    p = tf.range(seq_length)[None, :]
+    in_a = (p >= 1) & (p <= la)
+    in_b = (p >= la + 2) & (p <= la + lb + 1)
+    maskable = in_a | in_b
+    source = tf.where(in_a, a_lo[:, None] + p - 1, tf.where(in_b, b_lo[:, None] + p - la - 2, 0))
+    sep = (p == la + 1) | (p == la + lb + 2)
+    special = tf.where(p == 0, cls_id, tf.where(sep, sep_id, pad_id))
     # The first WordPiece left in a segment after truncation starts a word (for whole-word masking).
-    first_a = tf.equal(tf.ragged.range(a_hi - a_lo), 0)
-    first_b = tf.equal(tf.ragged.range(b_hi - b_lo), 0)
-    a_starts = tf.gather(word_starts, a_index) | first_a
-    b_starts = tf.gather(word_starts, b_index) | first_b
-
-    def column(value, dtype):
-        return tf.fill([n, 1], tf.constant(value, dtype))
-
-    def ragged_like(x, value, dtype):
-        return tf.ragged.map_flat_values(lambda v: tf.fill(tf.shape(v), tf.constant(value, dtype)), x)
-
-    input_ids = tf.concat([column(cls_id, tf.int32), a_ids, column(sep_id, tf.int32), b_ids, column(sep_id, tf.int32)], 1)
-    segment_ids = tf.concat(
-        [column(0, tf.int32), ragged_like(a_ids, 0, tf.int32), column(0, tf.int32),
-         ragged_like(b_ids, 1, tf.int32), column(1, tf.int32)], 1
-    )
-    maskable = tf.concat(
-        [column(False, tf.bool), ragged_like(a_ids, True, tf.bool), column(False, tf.bool),
-         ragged_like(b_ids, True, tf.bool), column(False, tf.bool)], 1
-    )
-    starts = tf.concat([column(False, tf.bool), a_starts, column(False, tf.bool), b_starts, column(False, tf.bool)], 1)
-    shape = [None, seq_length]
+    starts = maskable & (tf.gather(word_starts, source) | (p == 1) | (p == la + 2))
     return {
-        "input_ids": input_ids.to_tensor(pad_id, shape=shape),
-        "segment_ids": segment_ids.to_tensor(0, shape=shape),
-        "input_mask": tf.ones_like(input_ids).to_tensor(0, shape=shape),
-        "maskable": maskable.to_tensor(False, shape=shape),
-        "word_starts": starts.to_tensor(False, shape=shape),
+        "input_ids": tf.where(maskable, tf.gather(tokens, source), special),
+        "segment_ids": tf.cast((p >= la + 2) & (p <= la + lb + 2), tf.int32),
+        "input_mask": tf.cast(p <= la + lb + 2, tf.int32),
+        "maskable": maskable,
+        "word_starts": starts,
         **extra,
     }
