@@ -27,6 +27,10 @@ How a task family plugs in: subclass `FineTuningTask` (see `task.py`), e.g. for 
         def evaluate(self, model, split="dev"):          # official metrics over the WHOLE split
             logits = predict_outputs(model, dev_ds)      #   (custom post-processing lives here)
             return {"exact_match": ..., "f1": ...}
+        def evaluate_with_outputs(self, model):          # optional: (metrics, answers) on the dev split;
+            ...                                           #   the trainer keeps the best epoch's answers
+        def write_eval_outputs(self, answers, metrics, output_dir):  # optional: dev files, written once
+            ...                                           #   from those answers (no second dev pass)
         def write_predictions(self, model, output_dir):  # -> list of files written
             ...
 

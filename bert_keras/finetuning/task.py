@@ -42,7 +42,18 @@ class FineTuningTask(abc.ABC):
 
     @abc.abstractmethod
     def evaluate(self, model: keras.Model, split: str | None = None) -> dict[str, float]:
-        """Official metrics over the whole `split` (default `eval_split`); must contain `main_metric`."""
+        """Official metrics over the whole `split` (default `eval_split`); must contain `main_metric`.
+        No side effects: files derived from an evaluation come from `write_eval_outputs`."""
+
+    def evaluate_with_outputs(self, model: keras.Model) -> tuple[dict[str, float], Any]:
+        """`evaluate` on `eval_split`, plus the predictions behind the metrics that `write_eval_outputs` needs
+        (default: none). The trainer keeps the best epoch's, so nothing is predicted twice."""
+        return self.evaluate(model), None
+
+    def write_eval_outputs(self, outputs: Any, metrics: dict[str, float], output_dir: str) -> list[str]:
+        """Writes the files an `eval_split` evaluation leaves in `model_dir` (e.g. SQuAD's dev predictions)
+        from `evaluate_with_outputs`' results; returns their paths. Default: no files."""
+        return []
 
     def write_predictions(self, model: keras.Model, output_dir: str) -> list[str]:
         """Writes test-set prediction files (e.g. a benchmark's submission format); returns their paths."""

@@ -40,7 +40,8 @@ class FineTuningConfig:
 
 class EvaluationCallback(keras.callbacks.Callback):
     """After each epoch: the task's official metrics on its eval split, added to the epoch logs as `val_*`
-    (so TensorBoard and History record them), best weights saved on `main_metric`, early stopping.
+    (so TensorBoard and History record them), best weights saved on `main_metric` (and the outputs behind
+    the best metrics kept in `best_outputs` for `FineTuningTask.write_eval_outputs`), early stopping.
 
     Place it BEFORE the TensorBoard callback so the metrics it adds are written there too.
     """
@@ -52,12 +53,13 @@ class EvaluationCallback(keras.callbacks.Callback):
         self.results_path = os.path.join(model_dir, "eval_results.jsonl")
         self.patience = patience
         self.best: dict[str, float] | None = None
+        self.best_outputs: Any = None
         self.best_epoch = -1
         self._stale_epochs = 0
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None):
         start = time.time()
-        results = self.task.evaluate(self.model)
+        results, outputs = self.task.evaluate_with_outputs(self.model)
         main = self.task.main_metric
         if main not in results:
             raise KeyError(f"task {self.task.name!r}: evaluate() returned {sorted(results)}, "
@@ -66,7 +68,7 @@ class EvaluationCallback(keras.callbacks.Callback):
             logs.update({f"val_{k}": float(v) for k, v in results.items()})
         improved = self.best is None or results[main] > self.best[main]
         if improved:
-            self.best, self.best_epoch, self._stale_epochs = dict(results), epoch, 0
+            self.best, self.best_outputs, self.best_epoch, self._stale_epochs = dict(results), outputs, epoch, 0
             self.model.save_weights(self.best_path)
         else:
             self._stale_epochs += 1
@@ -83,7 +85,9 @@ class EvaluationCallback(keras.callbacks.Callback):
 def fit(task: FineTuningTask, model: keras.Model, config: FineTuningConfig,
         callbacks: list[keras.callbacks.Callback] | None = None) -> tuple[keras.Model, dict[str, Any]]:
     """Compiles `model` with AdamW + warmup/linear decay, fits it on `task.train_dataset`, evaluating
-    after each epoch; restores the best epoch's weights. Returns (model, summary dict)."""
+    after each epoch; restores the best epoch's weights and writes that epoch's evaluation files
+    (`task.write_eval_outputs`) into `model_dir`. Returns (model, summary dict); `summary["best"]` are
+    the restored model's metrics."""
     os.makedirs(config.model_dir, exist_ok=True)
     dataset, num_examples = task.train_dataset(config.train_batch_size, seed=config.seed)
     steps_per_epoch = max(1, math.ceil(num_examples / config.train_batch_size))
@@ -103,8 +107,10 @@ def fit(task: FineTuningTask, model: keras.Model, config: FineTuningConfig,
                         callbacks=[evaluation, tensorboard, *(callbacks or [])])
     seconds = time.time() - start
     model.load_weights(evaluation.best_path)
+    eval_files = task.write_eval_outputs(evaluation.best_outputs, evaluation.best, config.model_dir)
     summary = {"task": task.name, "main_metric": task.main_metric, "best_epoch": evaluation.best_epoch + 1,
-               "best": evaluation.best, "train_seconds": seconds, "num_train_examples": num_examples,
+               "best": evaluation.best, "eval_files": eval_files, "train_seconds": seconds,
+               "num_train_examples": num_examples,
                "history": {k: [float(x) for x in v] for k, v in history.history.items()}}
     with open(os.path.join(config.model_dir, "fit_summary.json"), "w", encoding="utf-8") as f:
         json.dump(summary, f, indent=1)
@@ -122,8 +128,9 @@ def save_keras_model(model: keras.Model, export_dir: str) -> str:
 def run(task: FineTuningTask, encoder: keras.Model, config: FineTuningConfig, *, do_train: bool = True,
         do_eval: bool = True, do_predict: bool = False, export_dir: str | None = None,
         export_fn: Callable[[keras.Model, str], Any] = save_keras_model) -> dict[str, Any]:
-    """The whole path a task CLI runs: build head, train (or reload `model_dir`'s best weights), evaluate,
-    write test predictions into `model_dir`, export (with `vocab.txt` + `run_metadata.json` beside it, what
+    """The whole path a task CLI runs: build head, train (or reload `model_dir`'s best weights), evaluate
+    (after training: the kept epoch's metrics and files, no second pass), write test predictions into
+    `model_dir`, export (with `vocab.txt` + `run_metadata.json` beside it, what
     `python -m bert_keras.export --model_dir` reads). Returns what it did (metrics, files)."""
     keras.utils.set_random_seed(config.seed)
     model = task.build_model(encoder)
@@ -136,7 +143,11 @@ def run(task: FineTuningTask, encoder: keras.Model, config: FineTuningConfig, *,
             raise FileNotFoundError(f"no fine-tuned weights at {best}; train first (do_train) with this model_dir")
         model.load_weights(best)
     if do_eval:
-        report["eval"] = task.evaluate(model)
+        if do_train:
+            report["eval"] = report["fit"]["best"]  # the restored weights are the epoch these metrics scored
+        else:
+            report["eval"], outputs = task.evaluate_with_outputs(model)
+            task.write_eval_outputs(outputs, report["eval"], config.model_dir)
         with open(os.path.join(config.model_dir, "eval_results.json"), "w", encoding="utf-8") as f:
             json.dump(report["eval"], f, indent=1)
         print(f"[{task.name}] eval: {report['eval']}", flush=True)

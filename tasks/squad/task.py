@@ -22,6 +22,7 @@ from tasks.squad.features import SquadFeatures, convert_examples_to_features
 from tasks.squad.model import SquadModel
 
 THRESHOLD_FILE = "best_null_threshold.json"
+Answers = dict[str, postprocess.QuestionAnswer]  # question id -> post-processed answer
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,6 +81,9 @@ def score(examples: Sequence[SquadExample], answers: dict[str, postprocess.Quest
 
 
 class SquadTask(FineTuningTask):
+    """SQuAD v1.1/v2.0 over in-memory examples. `output_dir` is the run's `model_dir`, where
+    `export_metadata` reads the v2.0 threshold the dev evaluation wrote (`best_null_threshold.json`)."""
+
     name = "squad"
     main_metric = "f1"
 
@@ -120,12 +124,20 @@ class SquadTask(FineTuningTask):
         return {"start_logits": span_loss, "end_logits": span_loss}
 
     def evaluate(self, model: keras.Model, split: str | None = None) -> dict[str, float]:
-        split = split or self.eval_split
+        return self._predict_and_score(model, split or self.eval_split)[0]
+
+    def evaluate_with_outputs(self, model: keras.Model) -> tuple[dict[str, float], Answers]:
+        """Dev metrics and the per-question answers they score (what `write_eval_outputs` writes)."""
+        return self._predict_and_score(model, self.eval_split)
+
+    def _predict_and_score(self, model: keras.Model, split: str):
         answers = predict_answers(model, self.examples[split], self.features(split), self.settings)
-        metrics = score(self.examples[split], answers, self.settings)
-        if self.output_dir:
-            self._write(self.output_dir, answers, metrics, prefix=f"{split}_")
-        return metrics
+        return score(self.examples[split], answers, self.settings), answers
+
+    def write_eval_outputs(self, outputs: Answers, metrics: dict[str, float], output_dir: str) -> list[str]:
+        """`dev_predictions.json`, `dev_nbest_predictions.json`, for v2.0 `dev_null_odds.json` and
+        `best_null_threshold.json` (the threshold search's result)."""
+        return self._write(output_dir, outputs, metrics, prefix=f"{self.eval_split}_")
 
     def _write(self, output_dir: str, answers, metrics: dict[str, float], prefix: str) -> list[str]:
         threshold = self.settings.null_score_diff_threshold if self.settings.with_null else None
