@@ -1,6 +1,11 @@
-"""Task exports (GLUE classifier + regressor, pre-training MLM/NSP, SQuAD, CoNLL NER) of tiny random models with
-the real uncased vocab, all served by ONE fresh process (tensorflow + tensorflow_text only) and compared with
-the Keras model (1e-5) and with independent post-processing (numpy SQuAD spans, seqeval entities)."""
+"""Task exports (GLUE classifier + regressor, pre-training MLM/NSP, SQuAD v1.1/v2.0, CoNLL NER) of tiny random
+models with the real uncased vocab, all served by ONE fresh process (tensorflow + tensorflow_text only) and
+compared with the Keras model (1e-5) and with the task code's own post-processing on real excerpts
+(tasks/squad postprocess on SQuAD dev, tasks/conll windows on CoNLL-2003 text, seqeval entities).
+
+The GLUE, SQuAD v2.0 and NER exports go through what `trainer.run` writes (`model.keras`, `vocab.txt`,
+`run_metadata.json`) and `--model_dir` with no other settings; training itself is skipped (the tiny model's
+weights are put where a finished training leaves its best ones), so every model is built once."""
 
 import json
 
@@ -13,6 +18,8 @@ from bert_keras import BertEncoder, preset
 from test_export_encoder import load_client, payload  # shared helpers (pytest puts tests/ on sys.path)
 
 SEQ = 48
+SQUAD = {"max_query_length": 12, "doc_stride": 16, "max_answer_length": 10}  # ~10-30 windows per context
+NER_CONTEXT = 8  # pieces two NER windows share; small, so that long texts overlap in many windows
 
 
 @pytest.fixture(scope="module")
@@ -52,44 +59,95 @@ def models(tokenizer):
 
 
 @pytest.fixture(scope="module")
-def served(models, tokenizer, tmp_path_factory, test_data):
+def squad_examples(test_data):
+    from tasks.squad.data import read_squad_json
+
+    v1 = read_squad_json(str(test_data / "squad" / "dev-v1.1-excerpt.json"))[0]
+    one_per_context = list({e.context: e for e in v1}.values())  # 10 contexts, up to ~450 tokens
+    return {"v1.1": one_per_context, "v2.0": read_squad_json(str(test_data / "squad" / "dev-v2.0-excerpt.json"))[0]}
+
+
+@pytest.fixture(scope="module")
+def run_dirs(models, tokenizer, squad_examples, tmp_path_factory):
+    """`trainer.run` on GLUE MNLI, CoNLL and SQuAD v2.0 (with dev evaluation: it finds the null threshold),
+    exporting to `<run>/export`."""
+    from bert_keras.finetuning import FineTuningConfig, run
+    from bert_keras.finetuning.trainer import BEST_WEIGHTS
+    from tasks.conll.task import ConllTask
+    from tasks.glue.task import GlueTask
+    from tasks.squad.task import SquadSettings, SquadTask
+
+    base = tmp_path_factory.mktemp("runs")
+    tasks = {
+        "mnli": GlueTask("mnli", "unused", tokenizer, max_seq_length=SEQ),
+        "ner": ConllTask("unused", tokenizer, SEQ, window_context=NER_CONTEXT),
+        "squad": SquadTask(tokenizer, SquadSettings(version="2.0", max_seq_length=SEQ, **SQUAD),
+                           eval_examples=squad_examples["v2.0"], output_dir=str(base / "squad")),
+    }
+    dirs = {}
+    for name, task in tasks.items():
+        (base / name).mkdir()
+        models[name].save_weights(str(base / name / BEST_WEIGHTS))
+        run(task, tiny_encoder(tokenizer, 0), FineTuningConfig(model_dir=str(base / name)), do_train=False,
+            do_eval=name == "squad", export_dir=str(base / name / "export"))
+        dirs[name] = base / name / "export"
+    return dirs
+
+
+def squad_requests(examples):
+    return {"instances": [{"question": e.question, "context": e.context} for e in examples]}
+
+
+def ner_long_words(test_data):
+    """Three real CoNLL-2003 test sentences and the first 150 words of that file as one row (a long text)."""
+    from tasks.conll.data import read_conll
+
+    sentences = read_conll(str(test_data / "conll" / "test.txt"))
+    rows = [list(sentences[3].words), [w for s in sentences[1:] for w in s.words][:150], list(sentences[5].words)]
+    width = max(map(len, rows))
+    return rows, {"signature_name": "words", "inputs": {"words": [r + [""] * (width - len(r)) for r in rows]}}
+
+
+@pytest.fixture(scope="module")
+def served(models, tokenizer, run_dirs, squad_examples, tmp_path_factory, test_data):
     from bert_keras import export
 
     from bert_keras.checkpoints import save_encoder
 
     base = tmp_path_factory.mktemp("task_exports")
-    # What training runs leave behind, exported through `export_model_dir` (the CLI's --model_dir):
-    # a fine-tuning export dir (model.keras + vocab + fit_summary.json naming the task) ...
-    mnli_dir = base / "mnli_run"
-    mnli_dir.mkdir()
-    models["mnli"].save(mnli_dir / "model.keras")
-    (mnli_dir / "vocab.txt").write_text("\n".join(tokenizer.vocab) + "\n", encoding="utf-8")
-    (mnli_dir / "fit_summary.json").write_text(json.dumps({"task": "mnli"}))
-    ner_dir = base / "ner_run"
-    ner_dir.mkdir()
-    models["ner"].save(ner_dir / "model.keras")
-    (ner_dir / "vocab.txt").write_text((mnli_dir / "vocab.txt").read_text(encoding="utf-8"), encoding="utf-8")
-    # ... and a pre-training export (our checkpoint format with the MLM/NSP heads and vocab).
-    pretraining_dir = save_encoder(models["pretraining"], str(base / "pretraining_run"), str(mnli_dir / "vocab.txt"))
+    # A pre-training export (our checkpoint format with the MLM/NSP heads and vocab), read by --model_dir too.
+    pretraining_dir = save_encoder(models["pretraining"], str(base / "pretraining_run"),
+                                   str(run_dirs["mnli"] / "vocab.txt"))
     paths = {
-        "mnli": export.export_model_dir(mnli_dir, base / "mnli", seq_length=SEQ),
-        "ner": export.export_model_dir(ner_dir, base / "ner", seq_length=SEQ),
+        # Fine-tuning runs: sequence length, task, labels, SQuAD/NER settings all from run_metadata.json.
+        "mnli": export.export_model_dir(run_dirs["mnli"], base / "mnli"),
+        "ner": export.export_model_dir(run_dirs["ner"], base / "ner"),
+        "squad2": export.export_model_dir(run_dirs["squad"], base / "squad2"),
+        "squad": export.export_squad(models["squad"], tokenizer, base / "squad", seq_length=SEQ, **SQUAD),
         "stsb": export.export_classifier(models["stsb"], tokenizer, base / "stsb", seq_length=SEQ),
         "pretraining": export.export_pretraining(models["pretraining"], tokenizer, base / "pretraining",
                                                  seq_length=SEQ, top_k=3, max_masks=4),
-        "squad": export.export_squad(models["squad"], tokenizer, base / "squad", seq_length=SEQ,
-                                     max_query_length=12, doc_stride=16, max_answer_length=10),
     }
-    requests = {}
-    for name in ("mnli", "stsb", "pretraining", "squad", "ner"):
-        requests[name] = {"rest": payload(test_data, f"{name}_predict_rest.json"), "saved_model": str(paths[name])}
-    requests["ner_words"] = {"rest": payload(test_data, "ner_words_rest.json"), "saved_model": str(paths["ner"])}
-    requests["squad_grpc"] = {"grpc": payload(test_data, "squad_predict_grpc.json"), "saved_model": str(paths["squad"])}
+    requests = {name: {"rest": payload(test_data, f"{name}_predict_rest.json"), "saved_model": str(paths[name])}
+                for name in ("mnli", "stsb", "pretraining", "ner")}
+    squad2 = str(paths["squad2"])
+    requests.update({
+        "squad_payload": {"rest": payload(test_data, "squad_predict_rest.json"), "saved_model": squad2},
+        "squad_grpc": {"grpc": payload(test_data, "squad_predict_grpc.json"), "saved_model": squad2},
+        "squad_empty_batch": {"rest": {"inputs": {"question": [], "context": []}}, "saved_model": squad2},
+        "squad2_dev": {"rest": squad_requests(squad_examples["v2.0"]), "saved_model": squad2},
+        "squad1_dev": {"rest": squad_requests(squad_examples["v1.1"]), "saved_model": str(paths["squad"])},
+        "ner_words": {"rest": payload(test_data, "ner_words_rest.json"), "saved_model": str(paths["ner"])},
+        "ner_long_words": {"rest": ner_long_words(test_data)[1], "saved_model": str(paths["ner"])},
+        "ner_empty_batch": {"rest": {"inputs": {"text": []}}, "saved_model": str(paths["ner"])},
+    })
+    for name in ("squad", "squad2", "pretraining", "ner", "mnli"):
+        requests[f"cli_{name}"] = {"saved_model_cli": {}, "saved_model": str(paths[name])}
     client = load_client(test_data)
     responses = client.predict_in_fresh_process(paths["mnli"], requests, tmp_path_factory.mktemp("client"))
-    signatures = {name: client.saved_model_cli_signatures(path) for name, path in paths.items()
-                  if name in ("squad", "pretraining", "ner")}
-    return responses, signatures, pretraining_dir
+    signatures = {name[4:]: client.parse_show_all(r["show_all"]) for name, r in responses.items()
+                  if name.startswith("cli_")}
+    return responses, signatures, pretraining_dir, paths
 
 
 def packed(tokenizer, *texts, seq=SEQ):
@@ -108,6 +166,28 @@ def rows(predictions):
 
 def test_only_tensorflow_in_the_serving_process(served):
     assert served[0]["_modules"] == {"bert_keras": False, "tensorflow_text": True}
+    assert not [name for name, r in served[0].items() if isinstance(r, dict) and "error" in r]
+
+
+def test_runs_write_what_export_needs(run_dirs, tokenizer, served):
+    from bert_keras.tokenizer import load_vocabulary
+    from tasks.conll.data import label_list
+
+    for name, directory in run_dirs.items():
+        assert sorted(p.name for p in directory.iterdir()) == ["model.keras", "run_metadata.json", "vocab.txt"]
+        assert load_vocabulary(directory / "vocab.txt") == tokenizer.vocab
+    metadata = {name: json.loads((d / "run_metadata.json").read_text()) for name, d in run_dirs.items()}
+    assert metadata["mnli"] == {"lower_case": True, "task_family": "glue", "task": "mnli", "max_seq_length": SEQ,
+                                "labels": ["contradiction", "entailment", "neutral"]}
+    assert metadata["ner"] == {"lower_case": True, "task_family": "ner", "task": "conll2003", "max_seq_length": SEQ,
+                               "labels": label_list(), "window_context": NER_CONTEXT}
+    found = json.loads((run_dirs["squad"].parent / "best_null_threshold.json").read_text())
+    assert metadata["squad"] == {"lower_case": True, "task_family": "squad", "task": "squad2.0",
+                                 "max_seq_length": SEQ, "version": "2.0", "n_best_size": 20, **SQUAD,
+                                 "null_score_diff_threshold": found["null_score_diff_threshold"]}
+    # The exports took their sequence length from the runs (no seq_length was passed).
+    for name in ("mnli", "ner", "squad2"):
+        assert served[1][name]["token_ids"]["inputs"]["input_word_ids"] == ("DT_INT32", f"(-1, {SEQ})")
 
 
 def test_glue_classifier_labels_and_probabilities(served, models, tokenizer, test_data):
@@ -153,72 +233,115 @@ def test_pretraining_masked_words_and_next_sentence(served, models, tokenizer, t
     np.testing.assert_allclose(out["next_sentence_probability"], nsp, atol=1e-5)
 
 
-def squad_reference(model, tokenizer, question, context, *, seq, max_query, stride, max_answer):
-    """run_squad.py windows scored by the Keras model: every allowed span's character offsets -> score."""
-    q = tokenizer.tokenize(tf.constant([question]))[0].numpy()[:max_query].tolist()
-    ids, starts, ends = (t[0].numpy() for t in tokenizer.tokenize_with_offsets(tf.constant([context])))
-    raw = context.encode("utf-8")
-    byte_to_char = np.cumsum([0] + [1 if (b & 0xC0) != 0x80 else 0 for b in raw])
-    capacity = seq - 3 - len(q)
-    spans = {}  # (char start, char end) -> best score of that span over the windows
-    windows, start = 0, 0
-    while True:
-        length = min(capacity, len(ids) - start)
-        window = ids[start:start + length].tolist()
-        word_ids = [tokenizer.cls_id] + q + [tokenizer.sep_id] + window + [tokenizer.sep_id]
-        pad = seq - len(word_ids)
-        inputs = {"input_word_ids": tf.constant([word_ids + [0] * pad], tf.int32),
-                  "input_mask": tf.constant([[1] * len(word_ids) + [0] * pad], tf.int32),
-                  "input_type_ids": tf.constant([[0] * (len(q) + 2) + [1] * (length + 1) + [0] * pad], tf.int32)}
-        out = forward(model, inputs)
-        s, e = out["start_logits"].numpy()[0], out["end_logits"].numpy()[0]
-        offset = len(q) + 2
-        for i in range(length):
-            for j in range(i, min(length, i + max_answer)):
-                span = (int(byte_to_char[starts[start + i]]), int(byte_to_char[ends[start + j]]))
-                spans[span] = max(spans.get(span, -np.inf), s[offset + i] + e[offset + j])
-        windows += 1
-        if start + length >= len(ids):
-            break
-        start += stride
-    return spans, windows
+def squad_reference(model, tokenizer, examples, with_null):
+    """tasks/squad: run_squad.py windows (features.py), the Keras model on every window at full length, and
+    postprocess.py's n-best / max-context / null-score rules -> ({qas_id: QuestionAnswer}, windows per question)."""
+    from tasks.squad import postprocess
+    from tasks.squad.features import convert_examples_to_features
+
+    features = convert_examples_to_features(examples, tokenizer, max_seq_length=SEQ, **{
+        k: SQUAD[k] for k in ("doc_stride", "max_query_length")})
+    logits = forward(model, {k: tf.constant(v) for k, v in features.model_inputs().items()})
+    answers = postprocess.postprocess(examples, features, logits["start_logits"].numpy(),
+                                      logits["end_logits"].numpy(), n_best_size=20,
+                                      max_answer_length=SQUAD["max_answer_length"], with_null=with_null)
+    return answers, np.bincount(features.example_index, minlength=len(examples))
 
 
-def test_squad_answers_map_to_context_characters(served, models, tokenizer, test_data):
-    body = payload(test_data, "squad_predict_rest.json")
-    out = rows(served[0]["squad"]["predictions"])
-    for i, instance in enumerate(body["instances"][:3]):  # rows 3-4 are the bad inputs below
-        context = instance["context"]
+def assert_same_span(example, answer, start, end, score):
+    """The served span is postprocess's best span, or (float noise) one of its n-best tied with it."""
+    best = answer.best_span
+    np.testing.assert_allclose(score, best.score, atol=1e-4)
+    if (start, end) != (best.char_start, best.char_end):
+        tied = [c for c in answer.nbest if (c.char_start, c.char_end) == (start, end)]
+        assert tied and tied[0].score >= best.score - 1e-4, (example.qas_id, start, end, best)
+
+
+def test_squad_v2_run_export_agrees_with_postprocess_on_dev(served, models, tokenizer, squad_examples, run_dirs):
+    examples = squad_examples["v2.0"]
+    out = rows(served[0]["squad2_dev"]["predictions"])
+    threshold = json.loads((run_dirs["squad"] / "run_metadata.json").read_text())["null_score_diff_threshold"]
+    answers, windows = squad_reference(models["squad"], tokenizer, examples, with_null=True)
+    assert out["num_windows"].tolist() == windows.tolist() and windows.min() >= 5  # long contexts: many windows
+    for i, example in enumerate(examples):
+        answer = answers[example.qas_id]
+        start, end = int(out["best_span_start"][i]), int(out["best_span_end"][i])
+        assert out["best_span_text"][i] == example.context[start:end]
+        assert_same_span(example, answer, start, end, out["score"][i])
+        np.testing.assert_allclose(out["null_score_diff"][i], answer.null_score_diff, atol=1e-4)
+        if abs(answer.null_score_diff - threshold) > 1e-4:  # the decision is not a float-noise tie
+            assert out["has_answer"][i] == (answer.prediction(threshold) != "")
+        expected = (out["best_span_text"][i], start, end) if out["has_answer"][i] else ("", -1, -1)
+        assert (out["answer_text"][i], out["answer_start"][i], out["answer_end"][i]) == expected
+    assert out["has_answer"].tolist() == (out["null_score_diff"] <= threshold).tolist()
+
+
+def test_squad_v1_export_agrees_with_postprocess_on_long_contexts(served, models, tokenizer, squad_examples):
+    examples = squad_examples["v1.1"]
+    out = rows(served[0]["squad1_dev"]["predictions"])
+    answers, windows = squad_reference(models["squad"], tokenizer, examples, with_null=False)
+    assert out["num_windows"].tolist() == windows.tolist() and windows.max() >= 25
+    for i, example in enumerate(examples):
+        answer = answers[example.qas_id]
         start, end = int(out["answer_start"][i]), int(out["answer_end"][i])
-        assert out["answer_text"][i] == context[start:end]
-        spans, windows = squad_reference(models["squad"], tokenizer, instance["question"], context, seq=SEQ,
-                                         max_query=12, stride=16, max_answer=10)
-        assert int(out["num_windows"][i]) == windows
-        # The served span is a valid candidate whose score is the best one (ties within float noise).
-        best = max(spans.values())
-        np.testing.assert_allclose(out["score"][i], best, atol=1e-4)
-        assert spans[(start, end)] >= best - 1e-4
-    assert out["num_windows"].max() >= 5  # the long context really spans many windows
+        assert out["has_answer"][i] and out["answer_text"][i] == example.context[start:end]
+        assert_same_span(example, answer, start, end, out["score"][i])
+    assert "null_score_diff" not in out  # v1.1: every question is answered
+
+
+def test_squad_payload_bad_inputs_and_signatures(served, test_data):
+    out = rows(served[0]["squad_payload"]["predictions"])
+    instances = payload(test_data, "squad_predict_rest.json")["instances"]
+    for i, instance in enumerate(instances[:3]):
+        if out["has_answer"][i]:
+            assert out["answer_text"][i] == instance["context"][out["answer_start"][i]:out["answer_end"][i]]
+    # Row 3: empty context -> no span, no answer; row 4: non-UTF-8 context -> served, offsets into its repair.
+    assert (out["answer_text"][3], out["answer_start"][3], out["has_answer"][3], out["num_windows"][3]) == \
+        ("", -1, False, 1)
+    repaired = base64_text(instances[4]["context"])
+    assert out["num_windows"][4] == 1 and "\ufffd" in repaired
+    assert out["best_span_text"][4] == repaired[out["best_span_start"][4]:out["best_span_end"][4]]
     grpc = served[0]["squad_grpc"]["outputs"]
     assert grpc["answer_text"] == out["answer_text"][:len(grpc["answer_text"])].tolist()
+    np.testing.assert_allclose(grpc["null_score_diff"], out["null_score_diff"][:len(grpc["answer_text"])], atol=1e-6)
+    assert served[0]["squad_empty_batch"]["outputs"]["answer_text"] == []
+    outputs = {"answer_text": ("DT_STRING", "(-1)"), "answer_start": ("DT_INT32", "(-1)"),
+               "answer_end": ("DT_INT32", "(-1)"), "has_answer": ("DT_BOOL", "(-1)"), "score": ("DT_FLOAT", "(-1)"),
+               "num_windows": ("DT_INT32", "(-1)")}
+    v2_outputs = {"null_score_diff": ("DT_FLOAT", "(-1)"), "best_span_text": ("DT_STRING", "(-1)"),
+                  "best_span_start": ("DT_INT32", "(-1)"), "best_span_end": ("DT_INT32", "(-1)")}
+    signatures = served[1]
+    assert signatures["squad2"]["serving_default"]["inputs"] == {"question": ("DT_STRING", "(-1)"),
+                                                                 "context": ("DT_STRING", "(-1)")}
+    assert signatures["squad"]["serving_default"]["outputs"] == outputs
+    assert signatures["squad2"]["serving_default"]["outputs"] == {**outputs, **v2_outputs}
+    assert signatures["squad"]["token_ids"]["outputs"]["start_logits"] == ("DT_FLOAT", f"(-1, {SEQ})")
+    assert signatures["pretraining"]["text_pair"]["outputs"]["top_k_tokens"] == ("DT_STRING", "(-1, 4, 3)")
 
 
-def test_squad_bad_inputs_and_signatures(served):
-    out = rows(served[0]["squad"]["predictions"])
-    # Payload rows 3-4: empty context -> empty answer at 0; non-UTF-8 context -> an answer, no error.
-    assert (out["answer_text"][3], out["answer_start"][3], out["answer_end"][3]) == ("", 0, 0)
-    assert out["answer_end"][4] > out["answer_start"][4]
-    signatures = served[1]["squad"]
-    assert signatures["serving_default"]["inputs"] == {"question": ("DT_STRING", "(-1)"),
-                                                       "context": ("DT_STRING", "(-1)")}
-    assert signatures["serving_default"]["outputs"] == {
-        "answer_text": ("DT_STRING", "(-1)"), "answer_start": ("DT_INT32", "(-1)"),
-        "answer_end": ("DT_INT32", "(-1)"), "score": ("DT_FLOAT", "(-1)"), "num_windows": ("DT_INT32", "(-1)")}
-    assert signatures["token_ids"]["outputs"]["start_logits"] == ("DT_FLOAT", f"(-1, {SEQ})")
-    assert served[1]["pretraining"]["text_pair"]["outputs"]["top_k_tokens"] == ("DT_STRING", "(-1, 4, 3)")
+def base64_text(value):
+    import base64
+
+    return base64.b64decode(value["b64"]).decode("utf-8", errors="replace")
 
 
-def test_model_dir_reads_pretraining_runs_and_explains_bad_dirs(served, models, tmp_path):
+def test_export_cli_reads_a_run_dir_with_no_other_flags(absl_cli, run_dirs, served, tmp_path, test_data):
+    import tensorflow_text  # noqa: F401  (ops of the loaded graph)
+
+    cli = absl_cli("bert_keras.export.__main__")
+    cli.FLAGS(["export", f"--model_dir={run_dirs['squad']}", f"--export_dir={tmp_path}"])
+    cli.main([])
+    loaded = tf.saved_model.load(str(tmp_path / "1"))
+    body = payload(test_data, "squad_predict_rest.json")["instances"][:3]
+    out = loaded.signatures["serving_default"](question=tf.constant([r["question"] for r in body]),
+                                               context=tf.constant([r["context"] for r in body]))
+    reference = rows(served[0]["squad_payload"]["predictions"])
+    for name in ("answer_text", "best_span_text", "answer_start", "has_answer", "num_windows"):
+        assert [v.decode() if isinstance(v, bytes) else v for v in out[name].numpy().tolist()] == \
+            reference[name][:3].tolist(), name
+
+
+def test_model_dir_reads_pretraining_runs_and_explains_bad_dirs(served, models, run_dirs, tmp_path):
     from bert_keras.export.model_dir import serving_module_for_model_dir
     from bert_keras.export.pretraining import PretrainingServing
 
@@ -230,22 +353,30 @@ def test_model_dir_reads_pretraining_runs_and_explains_bad_dirs(served, models, 
         np.testing.assert_array_equal(restored.numpy(), weight.numpy())
     with pytest.raises(FileNotFoundError, match="model.keras"):
         serving_module_for_model_dir(str(tmp_path))
+    # A run_metadata.json that does not match the model, or lacks a field, is named in the error.
+    for name in ("model.keras", "vocab.txt"):
+        (tmp_path / name).write_bytes((run_dirs["mnli"] / name).read_bytes())
+    metadata = json.loads((run_dirs["squad"] / "run_metadata.json").read_text())
+    (tmp_path / "run_metadata.json").write_text(json.dumps(metadata))
+    with pytest.raises(ValueError, match=r"run_metadata.json: task_family 'squad' but model.keras is a GlueClassifier"):
+        serving_module_for_model_dir(str(tmp_path))
+    del metadata["max_seq_length"]
+    (tmp_path / "run_metadata.json").write_text(json.dumps(metadata))
+    with pytest.raises(ValueError, match=r"run_metadata.json: missing field 'max_seq_length'"):
+        serving_module_for_model_dir(str(tmp_path))
 
 
-def keras_word_tags(model, tokenizer, word_pieces):
-    """Tags of each word (by its first WordPiece) from the Keras model; pieces cut at SEQ - 2."""
-    from bert_keras.tokenizer import SegmentPacker
+def conll_word_tags(model, tokenizer, pieces):
+    """tasks/conll: windows of a long sentence (features.sentence_windows, NER_CONTEXT), the Keras model on
+    each, one tag per word from its owning window (features.merge_predictions)."""
+    from tasks.conll import features
+    from tasks.conll.data import Sentence
 
-    flat = [p for word in word_pieces for p in word][:SEQ - 2]
-    firsts, position = [], 0
-    for word in word_pieces:
-        if word and position < SEQ - 2:
-            firsts.append(position)
-        position += len(word)
-    inputs = SegmentPacker(SEQ, tokenizer.cls_id, tokenizer.sep_id)([tf.ragged.constant([flat], tf.int32)])
-    logits = forward(model, inputs).numpy()[0]
-    labels = model.labels
-    return [labels[int(logits[p + 1].argmax())] for p in firsts]
+    windows = features.sentence_windows(0, pieces, None, max_seq_length=SEQ, context=NER_CONTEXT,
+                                        cls_id=tokenizer.cls_id, sep_id=tokenizer.sep_id)
+    logits = forward(model, next(iter(features.to_dataset(windows, len(windows), with_labels=False)))).numpy()
+    words = Sentence(("w",) * len(pieces), ("O",) * len(pieces))
+    return features.merge_predictions(windows, logits.argmax(-1), [words], model.labels)[0], len(windows)
 
 
 def test_ner_text_entities_with_character_offsets(served, models, tokenizer, test_data):
@@ -261,8 +392,8 @@ def test_ner_text_entities_with_character_offsets(served, models, tokenizer, tes
         raw = text.encode("utf-8")
         char = np.cumsum([0] + [1 if (b & 0xC0) != 0x80 else 0 for b in raw])
         first_piece = np.cumsum([0] + [len(w) for w in words])
-        tags = keras_word_tags(models["ner"], tokenizer, words)
-        assert [t for t in out[i]["word_tags"] if t] == tags
+        tags, num_windows = conll_word_tags(models["ner"], tokenizer, words) if words else ([], 0)
+        assert out[i]["word_tags"][:len(words)] == tags and not any(out[i]["word_tags"][len(words):])
         expected = [(kind, int(char[starts[first_piece[a]]]), int(char[ends[first_piece[b + 1] - 1]]))
                     for kind, a, b in get_entities(tags)]
         row = out[i]
@@ -270,24 +401,32 @@ def test_ner_text_entities_with_character_offsets(served, models, tokenizer, tes
         assert list(zip(row["entity_types"][:n], row["entity_starts"][:n], row["entity_ends"][:n])) == expected
         assert row["entity_texts"][:n] == [text[a:b] for _, a, b in expected]
         assert all(t == "" for t in row["entity_types"][n:])
-    assert out[2]["num_entities"] == 0  # empty text
-    assert len([t for t in out[4]["word_tags"] if t]) < len(instances[4].split())  # long text: truncated
-    assert out[3]["num_entities"] == len([t for t in out[3]["entity_types"] if t])  # bad bytes: answered
+        if i == 4:  # the long real text: many windows, every word tagged
+            assert num_windows >= 8 and len(tags) == len(words) > 250
+    assert out[2]["num_entities"] == 0 and not any(out[2]["word_tags"])  # empty text
+    assert len([t for t in out[3]["word_tags"] if t]) == 7  # bad bytes (replaced, then dropped): tagged
+    assert served[0]["ner_empty_batch"]["outputs"]["num_entities"] == []
 
 
 def test_ner_pre_split_words(served, models, tokenizer, test_data):
     from seqeval.metrics.sequence_labeling import get_entities
 
-    out = served[0]["ner_words"]["outputs"]
-    batch = payload(test_data, "ner_words_rest.json")["inputs"]["words"]
-    for i, words in enumerate(batch):
-        words = [w for w in words if w]
-        pieces = tokenizer.tokenize(tf.ragged.constant([words]))[0].to_list()
-        tags = keras_word_tags(models["ner"], tokenizer, pieces)
-        assert out["word_tags"][i][:len(words)] == tags
-        expected = [(kind, a, b + 1, " ".join(words[a:b + 1])) for kind, a, b in get_entities(tags)]
-        n = out["num_entities"][i]
-        assert list(zip(out["entity_types"][i][:n], out["entity_starts"][i][:n], out["entity_ends"][i][:n],
-                        out["entity_texts"][i][:n])) == expected
+    from tasks.conll.data import Sentence
+    from tasks.conll.task import ConllTask
+
+    batches = [(payload(test_data, "ner_words_rest.json")["inputs"]["words"], served[0]["ner_words"]["outputs"]),
+               (ner_long_words(test_data)[0], served[0]["ner_long_words"]["outputs"])]
+    for batch, out in batches:
+        sentences = [[w for w in words if w] for words in batch]
+        # tasks/conll end to end on the same words: its windows, the Keras model, one tag per word.
+        task = ConllTask("unused", tokenizer, SEQ, window_context=NER_CONTEXT,
+                         sentences={"x": [Sentence(tuple(s), ("O",) * len(s)) for s in sentences]})
+        for i, (words, tags) in enumerate(zip(sentences, task.predict(models["ner"], "x"))):
+            assert out["word_tags"][i][:len(words)] == tags
+            expected = [(kind, a, b + 1, " ".join(words[a:b + 1])) for kind, a, b in get_entities(tags)]
+            n = out["num_entities"][i]
+            assert list(zip(out["entity_types"][i][:n], out["entity_starts"][i][:n], out["entity_ends"][i][:n],
+                            out["entity_texts"][i][:n])) == expected
+    assert len(task.windows("x")) >= 6  # the 150-word row really is windowed
     assert served[1]["ner"]["words"]["inputs"] == {"words": ("DT_STRING", "(-1, -1)")}
     assert served[1]["ner"]["serving_default"]["outputs"]["entity_starts"] == ("DT_INT32", "(-1, -1)")

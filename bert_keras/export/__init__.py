@@ -50,18 +50,22 @@ def export_pretraining(model: keras.Model, tokenizer, export_dir: str | os.PathL
 
 def export_squad(model: keras.Model, tokenizer, export_dir: str | os.PathLike, *, seq_length: int = 384,
                  max_query_length: int = 64, doc_stride: int = 128, max_answer_length: int = 30,
+                 n_best_size: int = 20, null_score_diff_threshold: float | None = None,
                  version: int | None = None) -> str:
-    """`tasks.squad.model.SquadModel`: question + context in, answer text and character offsets out."""
+    """`tasks.squad.model.SquadModel`: question + context in, answer text and character offsets out;
+    a `null_score_diff_threshold` (SQuAD v2.0) adds the no-answer decision."""
     module = SquadServing(model, tokenizer, seq_length, max_query_length=max_query_length,
-                          doc_stride=doc_stride, max_answer_length=max_answer_length)
+                          doc_stride=doc_stride, max_answer_length=max_answer_length, n_best_size=n_best_size,
+                          null_score_diff_threshold=null_score_diff_threshold)
     return save_versioned(module, export_dir, version)
 
 
 def export_ner(model: keras.Model, tokenizer, export_dir: str | os.PathLike, *,
-               seq_length: int = DEFAULT_SEQ_LENGTH, labels: Sequence[str] | None = None,
+               seq_length: int = DEFAULT_SEQ_LENGTH, labels: Sequence[str] | None = None, window_context: int = 32,
                version: int | None = None) -> str:
     """`tasks.conll.model.TokenClassifier`: text or pre-split words in, typed entity spans out."""
-    return save_versioned(NerServing(model, tokenizer, seq_length, labels), export_dir, version)
+    return save_versioned(NerServing(model, tokenizer, seq_length, labels, window_context=window_context),
+                          export_dir, version)
 
 
 def export_model_dir(model_dir: str | os.PathLike, export_dir: str | os.PathLike, *,

@@ -14,10 +14,10 @@ flags.DEFINE_integer("version", None, "Version directory name; default: 1 + the 
 flags.DEFINE_integer("seq_length", None, "Packed sequence length of the text signatures (default: 128, or "
                      "the training run's max_seq_length for --model_dir).")
 flags.DEFINE_string("vocab_file", None, "Vocab to use instead of the checkpoint's vocab.txt.")
-flags.DEFINE_bool("lower_case", None, "Lower-case input text; default: the checkpoint's tokenizer config, "
-                  "else True.")
+flags.DEFINE_bool("lower_case", None, "Lower-case input text; default: what the --model_dir run's "
+                  "run_metadata.json or the checkpoint's tokenizer config says, else True.")
 flags.DEFINE_string("glue_task", None, "GLUE task of a --model_dir classifier (label names, text fields); "
-                    "default: the task its fit_summary.json records.")
+                    "default: the task its run_metadata.json records.")
 flags.mark_flag_as_required("export_dir")
 
 

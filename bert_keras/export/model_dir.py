@@ -5,14 +5,16 @@ Two layouts are read:
   weights WITH the `cls/*` heads, vocab.txt) -> the pre-training (MLM + NSP) export; a checkpoint without
   heads -> the encoder export;
 - a fine-tuning export: `model.keras` (what the task CLIs' `--export_dir` writes) -> GLUE / SQuAD / NER export by
-  the model's class. Its vocab is `vocab_file`, else `vocab.txt` in the directory; the GLUE task (label
-  names, one or two text fields) is `glue_task`, else the `task` that `fit_summary.json` records.
+  the model's class. The shared trainer writes `vocab.txt` and `run_metadata.json`
+  (`bert_keras.finetuning.run_metadata`) beside it: lower-case flag, task, max_seq_length, SQuAD windows and
+  v2.0 null threshold, NER window context. `vocab_file`, `lower_case`, `glue_task` and `seq_length`
+  override what it says (and stand in for it in directories written without one).
 """
 
 from __future__ import annotations
 
-import json
 import os
+from typing import Any
 
 import keras
 
@@ -20,7 +22,7 @@ from bert_keras.checkpoints.native import CONFIG_FILE
 from bert_keras.export.serving import ServingModule
 
 KERAS_MODEL = "model.keras"
-FIT_SUMMARY = "fit_summary.json"
+SQUAD_SETTINGS = ("max_query_length", "doc_stride", "max_answer_length", "n_best_size", "null_score_diff_threshold")
 
 
 def _tokenizer(model_dir: str, vocab_file: str | None, lower_case: bool | None):
@@ -35,11 +37,6 @@ def _tokenizer(model_dir: str, vocab_file: str | None, lower_case: bool | None):
 def _glue_task(model_dir: str, glue_task: str | None):
     from tasks.glue.tasks import GLUE_TASKS
 
-    if glue_task is None:
-        summary = os.path.join(model_dir, FIT_SUMMARY)
-        if os.path.isfile(summary):
-            with open(summary, encoding="utf-8") as f:
-                glue_task = json.load(f).get("task")
     if glue_task is None or glue_task.lower() not in GLUE_TASKS:
         raise ValueError(f"{model_dir}: cannot tell which GLUE task the classifier is for (got {glue_task!r}); "
                          f"pass glue_task (--glue_task), one of {sorted(GLUE_TASKS)}")
@@ -72,21 +69,30 @@ def serving_module_for_model_dir(model_dir: str, *, seq_length: int | None = Non
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{model_dir}: neither a bert_keras checkpoint ({CONFIG_FILE}) nor a fine-tuned "
                                 f"{KERAS_MODEL}; point --model_dir at a training run's export directory")
+    from bert_keras.finetuning.run_metadata import METADATA_FILE, read_run_metadata
     from tasks.conll.model import TokenClassifier  # importing the task models registers their classes
     from tasks.glue.model import GlueClassifier
     from tasks.squad.model import SquadModel
 
+    metadata: dict[str, Any] = read_run_metadata(model_dir) or {}
     model = keras.saving.load_model(path, compile=False)
-    tokenizer = _tokenizer(model_dir, vocab_file, lower_case)
-    if isinstance(model, GlueClassifier):
-        spec = _glue_task(model_dir, glue_task)
+    family = {GlueClassifier: "glue", SquadModel: "squad", TokenClassifier: "ner"}.get(type(model))
+    if family is None:
+        raise ValueError(f"{path}: no serving export for a {type(model).__name__}")
+    if metadata and metadata["task_family"] != family:
+        raise ValueError(f"{os.path.join(model_dir, METADATA_FILE)}: task_family {metadata['task_family']!r} but "
+                         f"{KERAS_MODEL} is a {type(model).__name__} ({family!r})")
+    tokenizer = _tokenizer(model_dir, vocab_file, metadata.get("lower_case") if lower_case is None else lower_case)
+    seq_length = seq_length or metadata.get("max_seq_length")
+    if family == "glue":
+        spec = _glue_task(model_dir, glue_task or metadata.get("task"))
         if spec.num_classes != model.num_classes:
             raise ValueError(f"{path}: {model.num_classes} outputs, but GLUE {spec.name} has {spec.num_classes}")
         num_text_fields = 2 if spec.splits["train"].columns.text_b is not None else 1
         return ClassifierServing(model, tokenizer, seq_length or 128, label_names=spec.labels,
                                  num_text_fields=num_text_fields)
-    if isinstance(model, SquadModel):
-        return SquadServing(model, tokenizer, seq_length or 384)
-    if isinstance(model, TokenClassifier):
-        return NerServing(model, tokenizer, seq_length or 128)
-    raise ValueError(f"{path}: no serving export for a {type(model).__name__}")
+    if family == "squad":
+        settings = {k: metadata[k] for k in SQUAD_SETTINGS if k in metadata}
+        return SquadServing(model, tokenizer, seq_length or 384, **settings)
+    window = {"window_context": metadata["window_context"]} if "window_context" in metadata else {}
+    return NerServing(model, tokenizer, seq_length or 128, **window)

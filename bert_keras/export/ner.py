@@ -1,8 +1,10 @@
 """NER (token classification) export: text or pre-split words in, typed entity spans out.
 
 Each word is tagged by its first WordPiece (as the model was trained); IOB2 tags become entities the way
-seqeval/conlleval read them (an I- that does not continue an entity of its type starts one). Text that does
-not fit in `seq_length` is truncated: words past the cut get no tag and are in no entity.
+seqeval/conlleval read them (an I- that does not continue an entity of its type starts one). Text longer than
+`seq_length` is cut into overlapping windows of whole words in the graph, exactly as `tasks/conll/features.py`
+does for long sentences, and every word takes its tag from the one window that owns it: the whole text is
+tagged, however long.
 """
 
 from __future__ import annotations
@@ -53,8 +55,11 @@ class NerServing(ServingModule):
     """
 
     def __init__(self, model: keras.Model, tokenizer: BertTokenizer, seq_length: int = 128,
-                 labels: Sequence[str] | None = None):
+                 labels: Sequence[str] | None = None, *, window_context: int = 32):
         super().__init__(model, tokenizer, seq_length, name="bert_ner_serving")
+        if window_context < 0:
+            raise ValueError(f"window_context must be >= 0, got {window_context}")
+        self.window_context = window_context
         labels = list(labels if labels is not None else (getattr(model, "labels", None) or []))
         if len(labels) != model.num_labels:
             raise ValueError(f"need the model's {model.num_labels} IOB2 label names (got {len(labels)}); "
@@ -69,22 +74,64 @@ class NerServing(ServingModule):
     def logits(self, inputs: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
         return {"logits": self.run_model(inputs)}
 
-    def _tag(self, pieces: tf.RaggedTensor, is_start: tf.Tensor, piece_starts: tf.Tensor, piece_ends: tf.Tensor):
-        """Pieces [batch, (p)] already cut to seq_length - 2, with flat per-piece word-start flags and spans
-        -> flat per-word (row, label, probability, start, end), in text order."""
-        logits = self.run_model(self.packer([pieces]))
-        rows = pieces.value_rowids()
-        position = tf.range(tf.size(rows, out_type=tf.int64)) - tf.gather(pieces.row_splits, rows)
-        word_id = tf.cumsum(tf.cast(is_start, tf.int64)) - 1
-        num_words = tf.reduce_sum(tf.cast(is_start, tf.int64))
-        word_row = tf.boolean_mask(rows, is_start)
-        first = tf.boolean_mask(position, is_start) + 1  # after [CLS]
-        word_logits = tf.gather_nd(logits, tf.stack([word_row, first], -1))
-        label = tf.argmax(word_logits, -1, output_type=tf.int32)
-        probability = tf.reduce_max(tf.nn.softmax(word_logits, -1), -1)
-        start = tf.math.unsorted_segment_min(piece_starts, word_id, num_words)
-        end = tf.math.unsorted_segment_max(piece_ends, word_id, num_words)
-        return word_row, label, probability, start, end
+    def _word_logits(self, pieces: tf.RaggedTensor) -> tf.Tensor:
+        """WordPiece ids [batch, (words), (pieces)] (every word has >= 1 piece) -> logits [all words, labels],
+        each word's from the first piece in the window that owns it (tasks/conll/features: windows of whole
+        words of at most seq_length - 2 pieces overlapping by up to `window_context` pieces; a word is owned
+        by the window where it has the most words on its shorter side, the earlier one on ties)."""
+        max_pieces = self.seq_length - 2
+        batch = pieces.nrows()
+        counts = pieces.values.row_lengths()
+        clipped = tf.minimum(counts, max_pieces)  # a word longer than a window keeps its first pieces
+        kept = tf.ragged.range(counts).flat_values < max_pieces
+        kept_ids = tf.boolean_mask(pieces.flat_values, kept)
+        zero = tf.zeros([1], tf.int64)
+        cum = tf.concat([zero, tf.cumsum(counts)], 0)  # pieces before word w (words of all rows in order)
+        cum_clipped = tf.concat([zero, tf.cumsum(clipped)], 0)
+        row_end = pieces.row_splits[1:]
+
+        def search(sorted_values, values, side):
+            return tf.searchsorted(sorted_values[tf.newaxis], values[tf.newaxis], side=side, out_type=tf.int64)[0]
+
+        def window_step(i, start, active, starts, ends):
+            # features.window_spans: fill the window with whole words, then start the next one so that it
+            # repeats the previous window's last words of at most `window_context` pieces (>= 1 word ahead).
+            end = tf.minimum(search(cum_clipped, tf.gather(cum_clipped, start) + max_pieces, "right") - 1, row_end)
+            following = tf.maximum(start + 1, search(cum, tf.gather(cum, end) - self.window_context, "left"))
+            starts = starts.write(i, tf.where(active, start, -1))
+            ends = ends.write(i, end)
+            done = end >= row_end
+            return i + 1, tf.where(done, start, following), active & ~done, starts, ends
+
+        array = lambda: tf.TensorArray(tf.int64, size=0, dynamic_size=True)  # noqa: E731
+        # At least one step, so that an empty batch still stacks to a [1, 0] array.
+        _, _, _, starts, ends = tf.while_loop(
+            lambda i, start, active, *_: (i == 0) | tf.reduce_any(active), window_step,
+            (tf.constant(0), pieces.row_splits[:-1], tf.ones([batch], tf.bool), array(), array()))
+        starts, ends = starts.stack(), ends.stack()  # [steps, batch]; row r's k-th window at step k
+        recorded = starts >= 0
+        window_start, window_end = tf.boolean_mask(starts, recorded), tf.boolean_mask(ends, recorded)
+        num_windows = tf.size(window_start, out_type=tf.int64)
+
+        window_pieces = tf.gather(kept_ids, tf.ragged.range(tf.gather(cum_clipped, window_start),
+                                                            tf.gather(cum_clipped, window_end)))
+        logits = self.run_model(self.packer([window_pieces]))
+
+        member = tf.ragged.range(window_start, window_end)  # [windows, (words)]
+        word, window = member.flat_values, member.value_rowids()
+        left = word - tf.gather(window_start, window)
+        right = tf.gather(window_end, window) - 1 - word
+        key = tf.minimum(left, right) * num_windows + (num_windows - 1 - window)  # earlier window wins ties
+        num_words = tf.size(counts, out_type=tf.int64)
+        owned = key == tf.gather(tf.math.unsorted_segment_max(key, word, num_words), word)
+        owner = tf.math.unsorted_segment_max(tf.where(owned, window, -1), word, num_words)
+        first = 1 + tf.gather(cum_clipped, tf.range(num_words)) - tf.gather(cum_clipped, tf.gather(window_start, owner))
+        return tf.gather_nd(logits, tf.stack([owner, first], -1))  # after [CLS]
+
+    def _tag(self, pieces: tf.RaggedTensor):
+        """-> per word (label id, probability of that label)."""
+        word_logits = self._word_logits(pieces)
+        return tf.argmax(word_logits, -1, output_type=tf.int32), tf.reduce_max(tf.nn.softmax(word_logits, -1), -1)
 
     def _entities(self, batch, width, word_row, word_col, label, probability, start, end) -> dict[str, tf.Tensor]:
         """Per-word IOB2 labels -> entity outputs padded per row, and `word_tags` [batch, width]."""
@@ -117,17 +164,21 @@ class NerServing(ServingModule):
 
     def tag_text(self, text: tf.Tensor) -> dict[str, tf.Tensor]:
         text = repair_utf8(text)
-        budget = self.seq_length - 2
         ids, byte_starts, byte_ends = self.tokenizer.tokenize_with_offsets(text)
-        ids, byte_starts, byte_ends = ids[:, :budget], byte_starts[:, :budget], byte_ends[:, :budget]
         starts, ends = char_offsets(text, byte_starts), char_offsets(text, byte_ends)
-        is_start = tf.logical_not(tf.gather(self.is_continuation, ids.values))
-        batch = tf.shape(text, out_type=tf.int64)[0]
-        word_row, label, probability, start, end = self._tag(ids, is_start, starts.values, ends.values)
-        words_per_row = tf.RaggedTensor.from_value_rowids(word_row, word_row, nrows=batch)
-        word_col = tf.ragged.range(words_per_row.row_lengths()).values
-        out = self._entities(batch, tf.reduce_max(tf.concat([words_per_row.row_lengths(), [0]], 0)), word_row,
-                             word_col, label, probability, start, end)
+        position = tf.ragged.range(ids.row_lengths()).flat_values
+        is_start = tf.logical_not(tf.gather(self.is_continuation, ids.values)) | (position == 0)
+        piece_word = tf.cumsum(tf.cast(is_start, tf.int64)) - 1
+        num_words = tf.reduce_sum(tf.cast(is_start, tf.int64))
+        words_per_row = tf.math.unsorted_segment_sum(tf.cast(is_start, tf.int64), ids.value_rowids(), ids.nrows())
+        pieces = tf.RaggedTensor.from_row_lengths(
+            tf.RaggedTensor.from_value_rowids(ids.values, piece_word, nrows=num_words), words_per_row)
+        label, probability = self._tag(pieces)
+        start = tf.math.unsorted_segment_min(starts.values, piece_word, num_words)
+        end = tf.math.unsorted_segment_max(ends.values, piece_word, num_words)
+        word_col = tf.ragged.range(words_per_row).flat_values
+        width = tf.reduce_max(tf.concat([words_per_row, [0]], 0))
+        out = self._entities(ids.nrows(), width, pieces.value_rowids(), word_col, label, probability, start, end)
         starts, ends = out["entity_starts"], out["entity_ends"]
         rows = tf.broadcast_to(text[:, tf.newaxis], tf.shape(starts))
         out["entity_texts"] = tf.where(starts >= 0, tf.strings.substr(
@@ -138,19 +189,15 @@ class NerServing(ServingModule):
         dense = repair_utf8(words)
         words = tf.RaggedTensor.from_tensor(dense, padding="")  # [batch, (words)]
         word_pieces = self.tokenize(words.flat_values)  # [all words, (pieces)]
-        piece_word = word_pieces.value_rowids()  # index into words.flat_values
-        piece_row = tf.gather(words.value_rowids(), piece_word)
+        # A word the tokenizer reduces to nothing is read as [UNK] (tasks/conll/features.word_pieces).
+        with_unk = tf.concat([word_pieces, tf.fill([tf.size(words.flat_values), 1], self.tokenizer.unk_id)], 1)
+        keep = tf.ragged.range(with_unk.row_lengths()) < tf.maximum(word_pieces.row_lengths(), 1)[:, tf.newaxis]
+        pieces = tf.RaggedTensor.from_row_splits(tf.ragged.boolean_mask(with_unk, keep), words.row_splits)
+        label, probability = self._tag(pieces)
         batch = tf.shape(dense, out_type=tf.int64)[0]
-        by_row = tf.RaggedTensor.from_value_rowids(word_pieces.values, piece_row, nrows=batch)
-        position = tf.range(tf.size(piece_row, out_type=tf.int64)) - tf.gather(by_row.row_splits, piece_row)
-        keep = position < self.seq_length - 2
-        piece_row, piece_word = tf.boolean_mask(piece_row, keep), tf.boolean_mask(piece_word, keep)
-        pieces = tf.RaggedTensor.from_value_rowids(tf.boolean_mask(word_pieces.values, keep), piece_row, nrows=batch)
-        is_start = tf.concat([[True], piece_word[1:] != piece_word[:-1]], 0)[:tf.size(piece_word)]
-        column = piece_word - tf.gather(words.row_splits, piece_row)  # word index within its row
-        word_row, label, probability, start, end = self._tag(pieces, is_start, column, column + 1)
-        out = self._entities(batch, tf.shape(dense, out_type=tf.int64)[1], word_row, start, label, probability,
-                             start, end)
+        column = tf.ragged.range(words.row_lengths()).flat_values  # word index within its row
+        out = self._entities(batch, tf.shape(dense, out_type=tf.int64)[1], words.value_rowids(), column, label,
+                             probability, column, column + 1)
         starts, ends = out["entity_starts"], out["entity_ends"]
         row_base = tf.gather(words.row_splits, tf.range(batch))[:, tf.newaxis]
         lengths = tf.where(starts >= 0, ends - starts, 0)

@@ -8,11 +8,13 @@ response format. Usage:
 
     python serving_client.py SAVED_MODEL_DIR REQUESTS.json RESPONSES.json
 
-REQUESTS.json: {"<name>": {"rest": <REST body>} | {"grpc": <REST-columnar-like body>}} (an entry's optional
-"saved_model" key sends it to another SavedModel dir instead). RESPONSES.json gets
+REQUESTS.json: {"<name>": {"rest": <REST body>} | {"grpc": <REST-columnar-like body>} | {"saved_model_cli": {}}}
+(an entry's optional "saved_model" key sends it to another SavedModel dir instead; "saved_model_cli" answers
+with the text `saved_model_cli show --all --dir <that dir>` prints, produced by that tool's own code in this
+process instead of one more TensorFlow start-up per model). RESPONSES.json gets
 {"<name>": <REST response>, ..., "_modules": {"bert_keras": false}} (proof of what the process imported).
 
-Tests import this file for `predict_in_fresh_process` and `saved_model_cli_signatures`.
+Tests import this file for `predict_in_fresh_process`, `saved_model_cli_signatures` and `parse_show_all`.
 """
 
 import base64
@@ -108,6 +110,19 @@ def grpc_predict(model, body):
     return {"outputs": {k: _jsonable(tf.make_ndarray(p)) for k, p in response.outputs.items()}}
 
 
+def saved_model_cli_show_all(saved_model_dir):
+    """What `saved_model_cli show --all --dir saved_model_dir` prints (the function that command runs)."""
+    import contextlib
+    import io
+
+    from tensorflow.python.tools import saved_model_cli
+
+    text = io.StringIO()
+    with contextlib.redirect_stdout(text):
+        saved_model_cli._show_all(saved_model_dir)
+    return text.getvalue()
+
+
 def main(saved_model_dir, requests_file, responses_file):
     models = {}
     with open(requests_file, encoding="utf-8") as f:
@@ -115,6 +130,9 @@ def main(saved_model_dir, requests_file, responses_file):
     responses = {}
     for name, request in requests.items():
         path = request.get("saved_model", saved_model_dir)
+        if "saved_model_cli" in request:
+            responses[name] = {"show_all": saved_model_cli_show_all(path)}
+            continue
         if path not in models:
             models[path] = tf.saved_model.load(path)
         model = models[path]
@@ -150,12 +168,17 @@ _FIELD = re.compile(r"^\s+(dtype|shape): (.*)$")
 
 
 def saved_model_cli_signatures(saved_model_dir):
-    """`saved_model_cli show --all` parsed into {signature: {"inputs"|"outputs": {name: (dtype, shape)}}}."""
+    """`saved_model_cli show --all` (the console script) parsed by `parse_show_all`."""
     # The console script installed beside this interpreter (a fresh pyenv may not have rehashed its shims).
     beside = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
     cli = beside if os.path.exists(beside) else "saved_model_cli"
     text = subprocess.run([cli, "show", "--all", "--dir", str(saved_model_dir)], check=True,
                           capture_output=True, text=True, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")).stdout
+    return parse_show_all(text)
+
+
+def parse_show_all(text):
+    """`saved_model_cli show --all` output -> {signature: {"inputs"|"outputs": {name: (dtype, shape)}}}."""
     signatures, current, tensor = {}, None, None
     for line in text.splitlines():
         if m := _SIGNATURE.match(line):
