@@ -1,8 +1,9 @@
 """The compiled pre-training step and loops over a `tf.distribute` strategy.
 
 One call of a loop runs `num_steps` optimizer steps inside one `tf.function` (Model Garden/TPU style), so
-Python overhead is paid once per loop, not once per step. Forward+backward is XLA-compiled when asked;
-gradients are all-reduced, globally clipped and applied once per step, after optional accumulation.
+Python overhead is paid once per loop, not once per step. The step is XLA-compiled when asked (forward,
+backward and update as one cluster on one replica); gradients are all-reduced, globally clipped and
+applied once per step, after optional accumulation over micro-batches.
 """
 
 from __future__ import annotations
@@ -42,6 +43,9 @@ def build_train_loop(model: keras.Model, optimizer: keras.optimizers.Optimizer, 
     """Returns `train_loop(iterator, num_steps) -> float32 [len(STATISTICS) + 1]`: the summed statistics of
     `num_steps` steps plus the summed global gradient norms (before clipping).
 
+    Each step reads `accumulation_steps` micro-batches from `iterator`. Every micro-batch's loss sums are
+    divided by the masked-token and sequence counts of the WHOLE step (all micro-batches, all replicas),
+    so the summed gradients are exactly the gradient of the mean loss over the concatenated batch.
     `optimizer` must take already all-reduced gradients (`create_optimizer(..., gradients_are_reduced=True,
     clip_norm=None)`): clipping here sees the global gradient, as on one device.
     """
@@ -49,10 +53,9 @@ def build_train_loop(model: keras.Model, optimizer: keras.optimizers.Optimizer, 
     variables = model.trainable_variables
     loss_scaled = hasattr(optimizer, "dynamic_scale")
 
-    def forward_backward(features, counts):
+    def gradients(features, counts):
         with tf.GradientTape() as tape:
-            outputs = model(features, training=True)
-            stats = pretraining_statistics(outputs, features)
+            stats = pretraining_statistics(model(features, training=True), features)
             loss = stats[0] / tf.maximum(counts[0], 1e-9) + stats[3] / tf.maximum(counts[1], 1.0)
             scaled = optimizer.scale_loss(loss)
         grads = [tf.convert_to_tensor(g) for g in tape.gradient(scaled, variables)]
@@ -67,23 +70,31 @@ def build_train_loop(model: keras.Model, optimizer: keras.optimizers.Optimizer, 
         optimizer.apply(grads, variables)
         return norm
 
-    forward_backward_fn = tf.function(forward_backward, jit_compile=jit_compile)
-    # One replica compiles the update with XLA too. With several, `optimizer.apply` synchronises replicas
-    # (a merge_call), which must not sit inside a nested tf.function: it runs in the outer loop's graph.
-    apply_fn = tf.function(apply, jit_compile=True) if jit_compile and replicas == 1 else apply
+    def whole_step(features, counts):
+        grads, stats = gradients(features, counts)
+        return stats, apply(grads)
 
-    def replica_gradients(features):
-        """This replica's gradient of its share of the loss, normalised by the GLOBAL token/sequence counts."""
-        local = tf.stack([tf.reduce_sum(tf.cast(features["masked_lm_weights"], tf.float32)),
-                          tf.cast(tf.shape(features["next_sentence_labels"])[0], tf.float32)])
-        counts = tf.distribute.get_replica_context().all_reduce(SUM, local)
-        return forward_backward_fn(features, counts)
+    # One replica without accumulation: forward, backward, clipping and the optimizer update are one
+    # compiled function (one XLA cluster). Otherwise gradients are compiled per micro-batch; with several
+    # replicas `optimizer.apply` synchronises them (a merge_call), which must not sit inside a nested
+    # tf.function, so it runs in the outer loop's graph.
+    fused = replicas == 1 and accumulation_steps == 1
+    if fused:
+        step_fn = tf.function(whole_step, jit_compile=jit_compile)
+    else:
+        gradients_fn = tf.function(gradients, jit_compile=jit_compile)
+        apply_fn = tf.function(apply, jit_compile=True) if jit_compile and replicas == 1 else apply
+
+    def replica_counts(*micro_batches):
+        """[masked-token weight, sequences] of the whole step: summed over micro-batches and replicas."""
+        local = tf.add_n([tf.stack([tf.reduce_sum(tf.cast(f["masked_lm_weights"], tf.float32)),
+                                    tf.cast(tf.shape(f["next_sentence_labels"])[0], tf.float32)])
+                          for f in micro_batches])
+        return tf.distribute.get_replica_context().all_reduce(SUM, local)
 
     def replica_apply(grads):
         if replicas > 1:
             grads = tf.distribute.get_replica_context().all_reduce(SUM, grads)
-        if accumulation_steps > 1:
-            grads = [g / accumulation_steps for g in grads]
         return apply_fn(grads)
 
     def add(a, b):
@@ -93,11 +104,16 @@ def build_train_loop(model: keras.Model, optimizer: keras.optimizers.Optimizer, 
     def train_loop(iterator, num_steps):
         totals = tf.zeros([len(STATISTICS) + 1])
         for _ in tf.range(num_steps):
-            grads, stats = strategy.run(replica_gradients, args=(split_batch(strategy, next(iterator)),))
-            for _ in range(accumulation_steps - 1):
-                more = strategy.run(replica_gradients, args=(split_batch(strategy, next(iterator)),))
-                grads, stats = strategy.run(add, args=((grads, stats), more))
-            norm = strategy.run(replica_apply, args=(grads,))
+            micro_batches = [split_batch(strategy, next(iterator)) for _ in range(accumulation_steps)]
+            counts = strategy.run(replica_counts, args=tuple(micro_batches))
+            if fused:
+                stats, norm = strategy.run(step_fn, args=(micro_batches[0], counts))
+            else:
+                grads, stats = strategy.run(gradients_fn, args=(micro_batches[0], counts))
+                for features in micro_batches[1:]:
+                    more = strategy.run(gradients_fn, args=(features, counts))
+                    grads, stats = strategy.run(add, args=((grads, stats), more))
+                norm = strategy.run(replica_apply, args=(grads,))
             totals += tf.concat([strategy.reduce(SUM, stats, axis=None),
                                  [strategy.reduce(MEAN, norm, axis=None)]], 0)
         if step_counter is not None:

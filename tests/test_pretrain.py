@@ -269,3 +269,151 @@ def test_strategies_without_their_hardware_or_cluster_fail_clearly(monkeypatch):
     monkeypatch.setenv("TF_CONFIG", "{not json")
     with pytest.raises(ValueError, match="not valid JSON"):
         create_strategy("multi_worker_mirrored")
+
+
+_LOOP_CONFIG = dict(vocab_size=97, hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64,
+                    max_position_embeddings=32, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+
+
+def _random_batch(rng, batch: int, seq: int = 16, predictions: int = 4, real=None) -> dict:
+    """Random features; `real[i]` = masked positions of row i that count (the rest are weight-0 padding)."""
+    real = real if real is not None else [predictions] * batch
+    weights = (np.arange(predictions)[None, :] < np.array(real)[:, None]).astype("float32")
+    return {"input_word_ids": rng.integers(5, 97, (batch, seq)).astype("int32"),
+            "input_mask": np.ones((batch, seq), "int32"), "input_type_ids": np.zeros((batch, seq), "int32"),
+            "masked_lm_positions": np.sort(np.stack([rng.choice(np.arange(1, seq), predictions, replace=False)
+                                                     for _ in range(batch)]), 1).astype("int32"),
+            "masked_lm_ids": rng.integers(5, 97, (batch, predictions)).astype("int32"),
+            "masked_lm_weights": weights, "next_sentence_labels": rng.integers(0, 2, batch).astype("int32")}
+
+
+@pytest.mark.parametrize("optimizer_name", ["sgd", "adamw"])
+def test_accumulated_micro_batches_make_the_update_of_the_concatenated_batch(optimizer_name):
+    import keras
+
+    from bert_keras.config import BertConfig
+    from bert_keras.optimization import create_optimizer
+    from bert_keras.pretraining_loop import build_train_loop
+    from bert_keras.pretraining_model import BertPretrainingModel
+
+    rng = np.random.default_rng(0)
+    # Two steps of 8 sequences. The micro-batches hold very different numbers of real masked tokens
+    # (4 per row in the first half, 1 in the second), so a mean of micro-batch means would be wrong.
+    steps = [_random_batch(rng, 8, real=[4, 4, 4, 4, 1, 1, 1, 1]) for _ in range(2)]
+    config = BertConfig(**_LOOP_CONFIG)
+    initial = None
+
+    def train(accumulation: int):
+        nonlocal initial
+        strategy = tf.distribute.OneDeviceStrategy("/cpu:0")
+        with strategy.scope():
+            model = BertPretrainingModel(config)
+            model.build()
+            if initial is None:
+                initial = model.get_weights()
+            model.set_weights(initial)
+            if optimizer_name == "sgd":  # the update is the gradient itself: checks its scale too
+                optimizer = keras.optimizers.SGD(0.5)
+            else:
+                optimizer = create_optimizer(1e-2, 10, 0, clip_norm=None, gradients_are_reduced=True)
+            optimizer.build(model.trainable_variables)
+        loop = build_train_loop(model, optimizer, strategy, jit_compile=False, clip_norm=1.0,
+                                accumulation_steps=accumulation)
+        size = 8 // accumulation
+        micro = [{k: v[i:i + size] for k, v in batch.items()} for batch in steps for i in range(0, 8, size)]
+        stacked = {k: np.stack([m[k] for m in micro]) for k in micro[0]}
+        totals = loop(iter(tf.data.Dataset.from_tensor_slices(stacked)), tf.constant(2)).numpy()
+        return totals, model.get_weights()
+
+    whole_totals, whole_weights = train(1)
+    micro_totals, micro_weights = train(2)
+    # Same summed statistics and the same gradient norms (the norm is of the full accumulated gradient).
+    np.testing.assert_allclose(micro_totals, whole_totals, rtol=1e-5)
+    moved = 0.0
+    for before, whole, micro in zip(initial, whole_weights, micro_weights):
+        np.testing.assert_allclose(micro, whole, rtol=1e-4, atol=1e-6)
+        moved = max(moved, float(np.abs(whole - before).max()))
+    assert moved > 1e-3  # the steps did update the weights
+
+
+def test_held_out_evaluation_matches_numpy_on_the_same_batches(tmp_path, absl_cli):
+    """`Pretrainer.evaluate` (the CLI's held-out numbers) against losses and accuracies computed in numpy
+    from the model's logits on the very batches it evaluated."""
+    pretrain = absl_cli("bert_keras.pretrain")
+    pretrain.FLAGS.unparse_flags()
+    pretrain.FLAGS(["pretrain"] + _args(tmp_path, _config_file(tmp_path), eval_input_file=os.path.join(DATA, "eval.txt"),
+                                        max_eval_steps=3, eval_batch_size=4))
+    from bert_keras.config import BertConfig
+
+    strategy = tf.distribute.OneDeviceStrategy("/cpu:0")
+    trainer = pretrain.Pretrainer(strategy, BertConfig.from_json_file(pretrain.FLAGS.bert_config_file),
+                                  pretrain.FLAGS.vocab_file, [pretrain.FLAGS.input_file],
+                                  [pretrain.FLAGS.eval_input_file])
+    # Large random weights: confident predictions. (At BERT's initialisation every NSP loss is ~ln 2: the
+    # [CLS] vector barely depends on the input and the head is near zero; that would make this check weak.)
+    rng = np.random.default_rng(0)
+    for variable in trainer.model.trainable_variables:
+        variable.assign(rng.normal(0, 0.3, variable.shape).astype("float32"))
+    trainer.model.next_sentence_head.dense.bias.assign(np.array([1.0, -1.0], "float32"))
+    got = trainer.evaluate()
+
+    def log_softmax(x):
+        x = x.astype(np.float64) - x.max(-1, keepdims=True)
+        return x - np.log(np.exp(x).sum(-1, keepdims=True))
+
+    mlm_loss = mlm_hits = mlm_n = nsp_loss = nsp_hits = nsp_n = 0.0
+    batches = trainer._eval_batches()
+    assert len(batches) == 3
+    for batch in batches:
+        out = trainer.model(batch, training=False)
+        mlm, nsp = log_softmax(out["mlm_logits"].numpy()), log_softmax(out["nsp_logits"].numpy())
+        ids, w = batch["masked_lm_ids"], batch["masked_lm_weights"]
+        mlm_loss -= (np.take_along_axis(mlm, ids[..., None], -1)[..., 0] * w).sum()
+        mlm_hits += ((mlm.argmax(-1) == ids) * w).sum()
+        mlm_n += w.sum()
+        labels = batch["next_sentence_labels"].reshape(-1)
+        nsp_loss -= np.take_along_axis(nsp, labels[:, None], -1).sum()
+        nsp_hits += (nsp.argmax(-1) == labels).sum()
+        nsp_n += len(labels)
+    expected = {"mlm_loss": mlm_loss / mlm_n, "mlm_accuracy": mlm_hits / mlm_n, "nsp_loss": nsp_loss / nsp_n,
+                "nsp_accuracy": nsp_hits / nsp_n}
+    assert got == pytest.approx(expected, rel=1e-5, abs=1e-6)
+    assert abs(expected["nsp_loss"] - np.log(2)) > 0.1 and 0 < expected["nsp_accuracy"] < 1
+
+
+def test_init_checkpoint_starts_from_a_pretrained_models_weights(tmp_path, absl_cli):
+    """A run started from another run's Google-format export (heads included; config and vocab read from
+    the checkpoint) holds exactly its weights before the first update: identical held-out metrics, and a
+    first-step loss far below a fresh model's."""
+    evaluation = dict(eval_input_file=os.path.join(DATA, "eval.txt"), max_eval_steps=2, eval_batch_size=8)
+    first_dir, second_dir = tmp_path / "first", tmp_path / "second"
+    first = _run_in_process(_args(first_dir, _config_file(tmp_path), num_train_steps=60, num_warmup_steps=5,
+                                  save_checkpoints_steps=60, **evaluation), absl_cli)
+    # Warmup over 1 step: the first step's learning rate is 0, so the weights stay as loaded.
+    argv = [a for a in _args(second_dir, num_train_steps=1, num_warmup_steps=1, **evaluation)
+            if not a.startswith(("--preset", "--vocab_file"))]
+    second = _run_in_process(argv + [f"--init_checkpoint={first_dir / 'export' / 'google'}"], absl_cli)
+
+    assert second["weights_fingerprint"] == first["weights_fingerprint"]
+    for key in ("mlm_loss", "mlm_accuracy", "nsp_loss", "nsp_accuracy"):
+        assert second[key] == pytest.approx(first[key], rel=1e-5, abs=1e-6), key
+    fresh_loss = _train_steps(first_dir)[0]["mlm_loss"]  # step 1 of the randomly initialised run
+    started_loss = _train_steps(second_dir)[0]["mlm_loss"]
+    assert fresh_loss > np.log(453) - 0.3  # ~uniform over the 453-token vocab
+    assert started_loss < fresh_loss - 1.0, (started_loss, fresh_loss)
+
+
+def test_init_checkpoint_loads_a_real_hugging_face_bert(tmp_path, absl_cli, minilm_dir):
+    """--init_checkpoint with the real all-MiniLM-L6-v2 (HF layout, no pre-training heads): the encoder
+    starts from its weights exactly (the first step's learning rate is 0), the heads start fresh."""
+    from bert_keras.checkpoints import read_checkpoint
+
+    argv = [a for a in _args(tmp_path, num_train_steps=1, num_warmup_steps=1, train_batch_size=2)
+            if not a.startswith(("--preset", "--vocab_file"))]
+    _run_in_process(argv + [f"--init_checkpoint={minilm_dir}"], absl_cli)
+    source = read_checkpoint(str(minilm_dir))
+    exported = read_checkpoint(str(tmp_path / "export" / "bert_keras"))
+    assert exported.config == source.config
+    assert set(source.weights) < set(exported.weights)  # plus the fresh cls/* heads
+    for name, value in source.weights.items():
+        np.testing.assert_array_equal(exported.weights[name], value, err_msg=name)
