@@ -148,8 +148,8 @@ def _file_documents(file_index: tf.Tensor, path: tf.Tensor, chunk_lines: int) ->
         keep = tf.logical_not(complete_blank)
         sentences = tf.boolean_mask(complete, keep)
         sentence_doc = tf.boolean_mask(line_doc, keep)
-        _, compact_doc = tf.unique(sentence_doc)
-        num_docs = tf.size(tf.unique(sentence_doc)[0])
+        doc_numbers, compact_doc = tf.unique(sentence_doc)
+        num_docs = tf.size(doc_numbers)
         row_lengths = tf.math.bincount(compact_doc, minlength=num_docs, maxlength=num_docs, dtype=tf.int32)
         keys = tf.cast(file_index, tf.int64) * (1 << _DOC_BITS) + next_doc + tf.range(num_docs, dtype=tf.int64)
         return (carry, next_doc + tf.cast(num_docs, tf.int64)), (keys, row_lengths, sentences)
@@ -197,27 +197,41 @@ def document_dataset(
     )
 
     def tokenize_chunk(keys, row_lengths, sentences):
+        """A chunk's documents as ragged rows, tokenized in one call; sentences that tokenize to nothing and
+        documents left without sentences are dropped here, vectorised (no per-document ops)."""
         if whole_word_mask:
             words = tokenizer.tokenize_words(sentences)  # [sentences, (words), (wordpieces)]
             pieces = words.merge_dims(1, 2)
-            starts = tf.ragged.map_flat_values(lambda w: tf.equal(w, 0), _piece_index_in_word(words))
-            starts = starts.merge_dims(1, 2)
+            starts = tf.equal(_piece_index_in_word(words).merge_dims(1, 2).flat_values, 0)
         else:
             pieces = tokenizer.tokenize(sentences)
-            starts = tf.ragged.map_flat_values(tf.ones_like, pieces, dtype=tf.bool)
-        pieces = tf.cast(pieces, tf.int32).with_row_splits_dtype(tf.int64)
-        starts = starts.with_row_splits_dtype(tf.int64)
-        row_lengths = tf.cast(row_lengths, tf.int64)
-        docs = tf.RaggedTensor.from_row_lengths(pieces, row_lengths)  # [docs, (sentences), (pieces)]
-        starts = tf.RaggedTensor.from_row_lengths(starts, row_lengths)
-        return {"key": keys, "pieces": docs, "starts": starts}
+            starts = tf.ones_like(pieces.flat_values, tf.bool)
+        num_docs = tf.size(keys)
+        lengths = tf.cast(pieces.row_lengths(), tf.int32)
+        non_empty = lengths > 0
+        sentence_doc = tf.boolean_mask(tf.repeat(tf.range(num_docs), row_lengths), non_empty)
+        lengths = tf.boolean_mask(lengths, non_empty)
+        doc_sentences = tf.math.bincount(sentence_doc, minlength=num_docs, maxlength=num_docs, dtype=tf.int32)
+        doc_tokens = tf.math.unsorted_segment_sum(lengths, sentence_doc, num_docs)
+        keep = doc_sentences > 0
+        # Empty sentences hold no WordPieces: the flat values stay as they are.
+        doc_tokens, doc_sentences = tf.boolean_mask(doc_tokens, keep), tf.boolean_mask(doc_sentences, keep)
+        return {
+            "key": tf.boolean_mask(keys, keep),
+            "token_ids": tf.RaggedTensor.from_row_lengths(tf.cast(pieces.flat_values, tf.int32), doc_tokens),
+            "word_starts": tf.RaggedTensor.from_row_lengths(starts, doc_tokens),
+            "sentence_lengths": tf.RaggedTensor.from_row_lengths(lengths, doc_sentences),
+        }
 
     docs = chunks.map(tokenize_chunk, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).unbatch()
     if shard_docs:
         docs = docs.shard(num_shards, shard_index)
-    return docs.map(_flatten_document, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).filter(
-        lambda d: tf.size(d["sentence_lengths"]) > 0
-    )
+    return docs.map(_dense_rows)
+
+
+def _dense_rows(doc: dict) -> dict:
+    """Unbatched rows of a ragged batch come out as 0-ragged-rank RaggedTensors; make them plain tensors."""
+    return {k: v.flat_values if isinstance(v, tf.RaggedTensor) else v for k, v in doc.items()}
 
 
 def _piece_index_in_word(words: tf.RaggedTensor) -> tf.RaggedTensor:
@@ -225,17 +239,3 @@ def _piece_index_in_word(words: tf.RaggedTensor) -> tf.RaggedTensor:
     inner = words.values  # [(all words), (pieces)]
     index = tf.ragged.range(inner.row_lengths())
     return words.with_values(tf.cast(index, tf.int32))
-
-
-def _flatten_document(doc):
-    pieces, starts = doc["pieces"], doc["starts"]
-    lengths = tf.cast(pieces.row_lengths(), tf.int32)
-    non_empty = lengths > 0
-    pieces = tf.ragged.boolean_mask(pieces, non_empty)
-    starts = tf.ragged.boolean_mask(starts, non_empty)
-    return {
-        "key": doc["key"],
-        "token_ids": pieces.flat_values,
-        "word_starts": starts.flat_values,
-        "sentence_lengths": tf.cast(pieces.row_lengths(), tf.int32),
-    }

@@ -42,30 +42,22 @@ def mask_batch(
     """
     input_ids = tf.cast(input_ids, tf.int32)
     batch = tf.shape(input_ids)[0]
-    seq_length = tf.shape(input_ids)[1]
     num_slots = max_predictions_per_seq
-    seeds = [tf.random.experimental.stateless_fold_in(seed, i) for i in range(5)]
+    seeds = [tf.random.experimental.stateless_fold_in(seed, i) for i in range(3)]
     lengths = tf.reduce_sum(tf.cast(input_mask, tf.float32), axis=1)
     num_to_predict = tf.minimum(
         max_predictions_per_seq, tf.maximum(1, tf.cast(tf.round(lengths * masked_lm_prob), tf.int32))
     )
     if word_starts is None:
-        selected = _select_tokens(maskable, num_to_predict, seeds[0], num_slots)
+        positions, valid = _select_tokens(maskable, num_to_predict, seeds[0], num_slots)
     else:
         selected = _select_whole_words(maskable, word_starts, num_to_predict, seeds[0])
-
-    # Selected positions in ascending order, padded with position 0 / weight 0.
-    position = tf.broadcast_to(tf.range(seq_length)[None, :], tf.shape(input_ids))
-    order = tf.sort(tf.where(selected, position, seq_length + position), axis=1)
-    order = _fit_columns(order, num_slots, fill=2 * seq_length)
-    valid = order < seq_length
-    positions = tf.where(valid, order, 0)
+        positions, valid = _ascending_positions(selected, num_slots)
     original = tf.gather(input_ids, positions, batch_dims=1)
 
-    u_mask = tf.random.stateless_uniform([batch, num_slots], seeds[1])
-    u_keep = tf.random.stateless_uniform([batch, num_slots], seeds[2])
-    random_tokens = _random_non_special_tokens([batch, num_slots], seeds[3], vocab_size, special_ids)
-    replacement = tf.where(u_mask < 0.8, mask_id, tf.where(u_keep < 0.5, original, random_tokens))
+    u = tf.random.stateless_uniform([2, batch, num_slots], seeds[1])
+    random_tokens = _random_non_special_tokens([batch, num_slots], seeds[2], vocab_size, special_ids)
+    replacement = tf.where(u[0] < 0.8, mask_id, tf.where(u[1] < 0.5, original, random_tokens))
     replacement = tf.where(valid, replacement, original)
     rows = tf.broadcast_to(tf.range(batch)[:, None], tf.shape(positions))
     masked_ids = tf.tensor_scatter_nd_update(input_ids, tf.stack([rows, positions], -1), replacement)
@@ -77,20 +69,34 @@ def mask_batch(
     }
 
 
-def _fit_columns(x: tf.Tensor, width: int, fill) -> tf.Tensor:
-    """First `width` columns of x, padded with `fill` when x is narrower."""
-    x = x[:, :width]
-    return tf.pad(x, [[0, 0], [0, width - tf.shape(x)[1]]], constant_values=fill)
+def _pad_columns(x: tf.Tensor, width: int, fill) -> tf.Tensor:
+    """x [B, k] padded with `fill` to `width` columns (k < width when the sequence is shorter than width)."""
+    x = tf.pad(x, [[0, 0], [0, width - tf.shape(x)[1]]], constant_values=fill)
+    x.set_shape([None, width])
+    return x
 
 
 def _select_tokens(maskable, num_to_predict, seed, num_slots):
-    """`num_to_predict` uniformly random maskable positions per row (ranks of random scores)."""
+    """`num_to_predict` uniformly random maskable positions per row (the top ranks of random scores), as
+    [B, num_slots] ascending positions (0 on padding slots) and their validity."""
+    seq_length = tf.shape(maskable)[1]
     scores = tf.where(maskable, tf.random.stateless_uniform(tf.shape(maskable), seed), -1.0)
-    k = tf.minimum(num_slots, tf.shape(maskable)[1])
-    values, index = tf.math.top_k(scores, k=k)
-    take = (tf.range(k)[None, :] < num_to_predict[:, None]) & (values >= 0.0)
-    rows = tf.broadcast_to(tf.range(tf.shape(maskable)[0])[:, None], tf.shape(index))
-    return tf.scatter_nd(tf.stack([rows, index], -1), tf.cast(take, tf.int32), tf.shape(maskable)) > 0
+    values, index = tf.math.top_k(scores, k=tf.minimum(num_slots, seq_length))
+    take = (tf.range(tf.shape(index)[1])[None, :] < num_to_predict[:, None]) & (values >= 0.0)
+    order = _pad_columns(tf.sort(tf.where(take, index, seq_length + index), axis=1), num_slots, 2 * seq_length)
+    valid = order < seq_length
+    return tf.where(valid, order, 0), valid
+
+
+def _ascending_positions(selected, num_slots):
+    """Positions of the True entries of `selected` [B, S] (at most num_slots per row), ascending, padded
+    with 0; top_k of (S - position) instead of a full sort."""
+    seq_length = tf.shape(selected)[1]
+    key = tf.where(selected, seq_length - tf.range(seq_length)[None, :], 0)
+    values, _ = tf.math.top_k(key, k=tf.minimum(num_slots, seq_length))
+    values = _pad_columns(values, num_slots, 0)
+    valid = values > 0
+    return tf.where(valid, seq_length - values, 0), valid
 
 
 def _select_whole_words(maskable, word_starts, num_to_predict, seed):
@@ -108,23 +114,36 @@ def _select_whole_words(maskable, word_starts, num_to_predict, seed):
     order = tf.argsort(scores, axis=1)  # real words first, in random order
     sizes_in_order = tf.gather(sizes, order, batch_dims=1)
 
-    def visit(count, size):
-        take = (size > 0) & (count + size <= num_to_predict)
-        return count + tf.where(take, size, 0)
+    # The original loop takes each word (in that order) that still fits. Vectorised: in each round, the
+    # words after `resume` whose running size total fits are all taken; the first one that overflows is
+    # skipped (it can never fit later) and the next round resumes after it. Rounds = skipped words + 1.
+    rank = tf.range(seq_length)[None, :]
 
-    counts = tf.scan(visit, tf.transpose(sizes_in_order), initializer=tf.zeros_like(num_to_predict))
-    before = tf.concat([tf.zeros_like(num_to_predict)[None], counts[:-1]], 0)
-    taken_in_order = tf.transpose(counts > before)  # [B, S]: the word at that rank was taken
-    taken = tf.gather(taken_in_order, tf.argsort(order, axis=1), batch_dims=1)  # by word index
+    def round_(resume, remaining, taken):
+        pending = (rank > resume[:, None]) & (sizes_in_order > 0)
+        total = tf.cumsum(tf.where(pending, sizes_in_order, 0), axis=1)
+        fits = pending & (total <= remaining[:, None])
+        over = pending & (total > remaining[:, None])
+        skipped = tf.argmax(tf.cast(over, tf.int32), axis=1, output_type=tf.int32)
+        remaining = remaining - tf.reduce_max(tf.where(fits, total, 0), axis=1)
+        resume = tf.where(tf.reduce_any(over, axis=1) & (remaining > 0), skipped, seq_length)
+        return resume, remaining, taken | fits
+
+    _, _, taken_in_order = tf.while_loop(
+        lambda resume, remaining, taken: tf.reduce_any(resume < seq_length),
+        round_,
+        (tf.fill([batch], -1), num_to_predict, tf.zeros_like(sizes_in_order, tf.bool)),
+        parallel_iterations=1,
+    )
+    rows = tf.broadcast_to(tf.range(batch)[:, None], tf.shape(order))
+    taken = tf.scatter_nd(tf.stack([rows, order], -1), taken_in_order, tf.shape(order))  # by word index
     taken = tf.pad(taken, [[0, 0], [0, 1]])  # overflow bucket never taken
     return tf.gather(taken, word, batch_dims=1) & maskable
 
 
 def _random_non_special_tokens(shape, seed, vocab_size: int, special_ids: Sequence[int]) -> tf.Tensor:
-    """Uniform over the vocabulary without the special tokens: draw in [0, V - #special), then step over
-    each special id (ascending) that is <= the draw."""
-    specials = sorted({int(i) for i in special_ids})
+    """Uniform over the vocabulary without the special tokens (one draw, one lookup)."""
+    specials = {int(i) for i in special_ids}
+    allowed = tf.constant([i for i in range(vocab_size) if i not in specials], tf.int32)
     draw = tf.random.stateless_uniform(shape, seed, minval=0, maxval=vocab_size - len(specials), dtype=tf.int32)
-    for special in specials:
-        draw = draw + tf.cast(draw >= special, tf.int32)
-    return draw
+    return tf.gather(allowed, draw)
