@@ -9,7 +9,7 @@ import pytest
 import sklearn.metrics
 import tensorflow as tf
 
-from bert_keras.finetuning import FineTuningConfig, fit, load_pretrained, run, trim_padding
+from bert_keras.finetuning import EvaluationCallback, FineTuningConfig, fit, load_pretrained, run, trim_padding
 from bert_keras.finetuning.trainer import BEST_WEIGHTS
 from tasks.glue import GlueClassifier, GlueTask
 
@@ -28,32 +28,58 @@ def tiny(vocab_file):
 
 
 def _config(model_dir, **kw):
-    return FineTuningConfig(model_dir=str(model_dir), learning_rate=1e-3, num_train_epochs=2,
-                            train_batch_size=16, tensorboard_update_freq="epoch", verbose=0, **kw)
+    return FineTuningConfig(model_dir=str(model_dir), learning_rate=1e-3, train_batch_size=16,
+                            tensorboard_update_freq="epoch", verbose=0, **{"num_train_epochs": 2, **kw})
 
 
-def test_fit_evaluates_each_epoch_keeps_best_and_writes_submission(tmp_path, test_data, tiny):
+class _ScriptedMainMetric(GlueTask):
+    """MRPC trained and scored for real, plus a main metric `score` that follows a script, so which epoch is
+    best and when patience runs out are known in advance. Records the dev logits of every evaluation."""
+
+    SCRIPT = (0.5, 0.7, 0.6, 0.65, 0.9)  # best: epoch 2; patience 2 must stop training after epoch 4
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.main_metric = "score"
+        self.dev_logits = []
+
+    def outputs(self, model, split):
+        logits = super().outputs(model, split)
+        if split == "dev":
+            self.dev_logits.append(logits)
+        return logits
+
+    def evaluate(self, model, split=None):
+        return {**super().evaluate(model, split), "score": self.SCRIPT[len(self.dev_logits) - 1]}
+
+
+def test_fit_keeps_best_epoch_stops_early_and_writes_submission(tmp_path, test_data, tiny):
     encoder, tokenizer = tiny
     # pad_to_multiple=max_seq_length: one input shape, so Keras traces each function once (test speed).
-    task = GlueTask("mrpc", str(test_data / "glue"), tokenizer, max_seq_length=64, eval_batch_size=32,
-                    pad_to_multiple=64)
-    model, summary = fit(task, task.build_model(encoder), _config(tmp_path))
+    task = _ScriptedMainMetric("mrpc", str(test_data / "glue"), tokenizer, max_seq_length=64, eval_batch_size=32,
+                               pad_to_multiple=64)
+    config = _config(tmp_path, num_train_epochs=5, early_stopping_patience=2)
+    model, summary = fit(task, task.build_model(encoder), config)
 
-    # Official metrics over the whole dev excerpt, recomputed independently from the model's predictions.
-    results = task.evaluate(model)
-    dev = task.examples("dev")
-    logits = np.concatenate([model(f, training=False).numpy()
-                             for f in task.dataset("dev", 32, with_labels=False)])
-    predicted = logits.argmax(-1)
-    assert results["f1"] == pytest.approx(sklearn.metrics.f1_score(dev.labels, predicted))
-    assert results["accuracy"] == pytest.approx(sklearn.metrics.accuracy_score(dev.labels, predicted))
-    # Best epoch restored; per-epoch metrics in the History and in TensorBoard.
-    assert results == pytest.approx(summary["best"])
-    assert len(summary["history"]["val_f1"]) == 2 and summary["history"]["loss"][1] > 0
-    assert summary["best"]["f1"] == max(summary["history"]["val_f1"])
+    # Epochs 3 and 4 bring no gain over epoch 2: patience 2 stops training there; epoch 5 never runs.
+    history = summary["history"]
+    assert len(history["loss"]) == 4 and history["val_score"] == list(task.SCRIPT[:4]) and history["loss"][-1] > 0
+    logged = [json.loads(line) for line in (tmp_path / "eval_results.jsonl").read_text().splitlines()]
+    assert [r.pop("epoch") for r in logged] == [1, 2, 3, 4] and [r["f1"] for r in logged] == history["val_f1"]
+    assert summary["best_epoch"] == 2 and summary["best"] == logged[1]
+    # The returned model (best.weights.h5 reloaded) is epoch 2's: its dev logits, not the last epoch's.
     assert os.path.isfile(tmp_path / BEST_WEIGHTS)
+    logits = GlueTask.outputs(task, model, "dev")  # not recorded in task.dev_logits
+    np.testing.assert_array_equal(logits, task.dev_logits[1])
+    assert np.abs(logits - task.dev_logits[3]).max() > 1e-3
+    # Official metrics over the whole dev excerpt, recomputed independently from the restored model.
+    dev, predicted = task.examples("dev"), logits.argmax(-1)
+    assert summary["best"]["f1"] == pytest.approx(sklearn.metrics.f1_score(dev.labels, predicted))
+    assert summary["best"]["accuracy"] == pytest.approx(sklearn.metrics.accuracy_score(dev.labels, predicted))
     events = [f for root, _, files in os.walk(tmp_path / "tensorboard") for f in files if "tfevents" in f]
     assert events
+    with pytest.raises(ValueError, match="patience must be >= 1"):
+        EvaluationCallback(task, str(tmp_path), patience=0)
 
     written = task.write_predictions(model, str(tmp_path / "predictions"))
     assert [os.path.basename(p) for p in written] == ["MRPC.tsv"]

@@ -30,7 +30,7 @@ class FineTuningConfig:
     warmup_proportion: float = 0.1
     weight_decay: float = 0.01
     clip_norm: float | None = 1.0
-    early_stopping_patience: int | None = None  # epochs without main-metric gain before stopping
+    early_stopping_patience: int | None = None  # stop after this many epochs in a row without main-metric gain
     seed: int = 0
     steps_per_execution: int = 1
     jit_compile: bool | str = "auto"
@@ -51,6 +51,8 @@ class EvaluationCallback(keras.callbacks.Callback):
         self.task = task
         self.best_path = os.path.join(model_dir, BEST_WEIGHTS)
         self.results_path = os.path.join(model_dir, "eval_results.jsonl")
+        if patience is not None and patience < 1:
+            raise ValueError(f"early-stopping patience must be >= 1 epoch (or None: never stop), got {patience}")
         self.patience = patience
         self.best: dict[str, float] | None = None
         self.best_outputs: Any = None
@@ -77,7 +79,7 @@ class EvaluationCallback(keras.callbacks.Callback):
         shown = ", ".join(f"{k}={v:.4f}" for k, v in results.items())
         print(f"[{self.task.name}] epoch {epoch + 1} eval ({time.time() - start:.1f}s): {shown}"
               f"{'  (best, saved)' if improved else ''}", flush=True)
-        if self.patience is not None and self._stale_epochs > self.patience:
+        if self.patience is not None and self._stale_epochs >= self.patience:
             print(f"[{self.task.name}] early stopping: no {main} gain for {self._stale_epochs} epochs", flush=True)
             self.model.stop_training = True
 
@@ -97,6 +99,8 @@ def fit(task: FineTuningTask, model: keras.Model, config: FineTuningConfig,
                                  weight_decay=config.weight_decay, clip_norm=config.clip_norm)
     model.compile(optimizer=optimizer, loss=task.loss(), metrics=task.compile_metrics(),
                   steps_per_execution=config.steps_per_execution, jit_compile=config.jit_compile)
+    # Slots now, not inside the first traced train step: creating variables there makes TF trace it twice.
+    optimizer.build(model.trainable_variables)
     evaluation = EvaluationCallback(task, config.model_dir, config.early_stopping_patience)
     tensorboard = keras.callbacks.TensorBoard(os.path.join(config.model_dir, "tensorboard"),
                                               update_freq=config.tensorboard_update_freq)

@@ -6,6 +6,7 @@ import os
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from bert_keras.finetuning import FineTuningTask, predict_outputs
 from bert_keras.finetuning.metrics import compute
@@ -43,6 +44,7 @@ class GlueTask(FineTuningTask):
         self.pad_to_multiple = pad_to_multiple
         self.skip_malformed_rows = skip_malformed_rows
         self._examples: dict[str, GlueExamples] = {}
+        self._predict_datasets: dict[str, tf.data.Dataset] = {}
 
     def examples(self, split: str) -> GlueExamples:
         if split not in self._examples:
@@ -76,9 +78,15 @@ class GlueTask(FineTuningTask):
         return {"task_family": "glue", "task": self.name, "max_seq_length": self.packer.seq_length,
                 "labels": list(self.spec.labels) if self.spec.labels else None}
 
+    def outputs(self, model: keras.Model, split: str) -> np.ndarray:
+        """The model's logits (classification) or scores (regression) for `split`, in file order."""
+        if split not in self._predict_datasets:  # built once: each build re-traces the tokenizer graph
+            self._predict_datasets[split] = self.dataset(split, self.eval_batch_size, with_labels=False)
+        return predict_outputs(model, self._predict_datasets[split])
+
     def predict(self, model: keras.Model, split: str) -> np.ndarray:
         """Predicted label ids (classification) or scores (regression), in file order."""
-        outputs = predict_outputs(model, self.dataset(split, self.eval_batch_size, with_labels=False))
+        outputs = self.outputs(model, split)
         return outputs if self.spec.is_regression else np.argmax(outputs, axis=-1)
 
     def evaluate(self, model: keras.Model, split: str | None = None) -> dict[str, float]:
