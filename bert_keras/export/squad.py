@@ -62,7 +62,7 @@ class SquadServing(ServingModule):
         outputs = self.run_model(inputs)
         return {"start_logits": outputs["start_logits"], "end_logits": outputs["end_logits"]}
 
-    def _is_max_context(self, window_index, window_start, window_len, capacity, doc_len, num_windows, offset):
+    def _is_max_context(self, window_index, window_start, capacity, doc_len, num_windows, offset):
         """[windows, seq] bool: the token at this position has its maximum context in this window
         (tasks/squad/features.max_context_window: score min(left, right) + 0.01 * window length, float64,
         earliest window on ties)."""
@@ -114,9 +114,8 @@ class SquadServing(ServingModule):
         offset = tf.gather(query_len, window_example) + 2  # first context position: [CLS] q [SEP]
         position = tf.range(self.seq_length, dtype=tf.int64)[tf.newaxis]
         in_context = (position >= offset[:, tf.newaxis]) & (position < (offset + window_len)[:, tf.newaxis])
-        may_start = in_context & self._is_max_context(window_index, window_start, window_len, window_capacity,
-                                                      window_doc_len, tf.gather(num_windows, window_example),
-                                                      offset)
+        may_start = in_context & self._is_max_context(window_index, window_start, window_capacity, window_doc_len,
+                                                      tf.gather(num_windows, window_example), offset)
         k = min(self.n_best_size, self.seq_length)
         start_top, start_pos = tf.math.top_k(start_logits, k)  # ties: lower position first, like a stable sort
         end_top, end_pos = tf.math.top_k(end_logits, k)
