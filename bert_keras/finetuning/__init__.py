@@ -9,7 +9,8 @@ Written once, used by `tasks/glue`, `tasks/squad` and `tasks/conll`:
 * `trainer.fit` — Keras `model.fit` with AdamW + warmup/linear decay (`create_optimizer`), progbar,
   TensorBoard, official-metric evaluation after each epoch, best-checkpoint on the task's main metric and
   optional early stopping.  `trainer.run` is the whole train/eval/predict/export path the CLIs call.
-* `task_model.EncoderTaskModel` — base class of task heads: (de)serialises the wrapped encoder.
+* `task_model.EncoderTaskModel` — base class of task heads: (de)serialises the wrapped encoder;
+  `task_model.DenseHeadModel` — dropout + Dense over an encoder output (GLUE and CoNLL heads).
 * `metrics` — accuracy, F1, Matthews correlation, Pearson, Spearman over a whole eval set (numpy).
 * `flags.define_flags` / `flags.config_from_flags` — the absl flags every task CLI shares.
 
@@ -46,11 +47,11 @@ from bert_keras.finetuning.inputs import trim_padding
 from bert_keras.finetuning.metrics import accuracy, f1_score, matthews_corrcoef, pearson, spearman
 from bert_keras.finetuning.pretrained import load_pretrained
 from bert_keras.finetuning.task import FineTuningTask, predict_outputs
-from bert_keras.finetuning.task_model import EncoderTaskModel
+from bert_keras.finetuning.task_model import DenseHeadModel, EncoderTaskModel
 from bert_keras.finetuning.trainer import EvaluationCallback, FineTuningConfig, fit, run
 
 __all__ = [
-    "EncoderTaskModel", "EvaluationCallback", "FineTuningConfig", "FineTuningTask", "accuracy", "f1_score", "fit",
-    "load_pretrained", "matthews_corrcoef", "pearson", "predict_outputs", "run", "spearman",
+    "DenseHeadModel", "EncoderTaskModel", "EvaluationCallback", "FineTuningConfig", "FineTuningTask", "accuracy",
+    "f1_score", "fit", "load_pretrained", "matthews_corrcoef", "pearson", "predict_outputs", "run", "spearman",
     "trim_padding",
 ]

@@ -1,7 +1,8 @@
-"""`EncoderTaskModel`: base class of task heads over a `BertEncoder` (GLUE, SQuAD, CoNLL heads).
+"""Base classes of task heads over a `BertEncoder` (GLUE, SQuAD, CoNLL heads).
 
-Serialises the wrapped encoder in `get_config` and rebuilds it in `from_config`, so a head subclass
-only adds its own constructor arguments to the config.
+`EncoderTaskModel` serialises the wrapped encoder in `get_config` and rebuilds it in `from_config`, so a
+head subclass only adds its own constructor arguments to the config. `DenseHeadModel` is the head BERT's
+classification experiments share (dropout, then one Dense layer over an encoder output).
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import keras
+import tensorflow as tf
 
 
 class EncoderTaskModel(keras.Model):
@@ -33,3 +35,37 @@ class EncoderTaskModel(keras.Model):
         config = dict(config)
         config["encoder"] = keras.saving.deserialize_keras_object(config["encoder"])
         return cls(**config)
+
+
+class DenseHeadModel(EncoderTaskModel):
+    """`logits` = Dense(dropout(encoder output `encoder_output`)), `units` wide.
+
+    The head of google-research/bert's classifiers and Hugging Face's BertFor{Sequence,Token}Classification:
+    dropout at the encoder's hidden_dropout_prob (unless `dropout_rate`), kernel ~ truncated
+    normal(initializer_range), zero bias. Subclasses set `encoder_output` ("pooled_output" for one label per
+    sequence, "sequence_output" for one per token) and shape the result in `call`.
+    """
+
+    encoder_output: str
+
+    def __init__(self, encoder: keras.Model, units: int, dropout_rate: float | None = None, **kwargs):
+        super().__init__(encoder, **kwargs)
+        config = encoder.config
+        self.dropout_rate = config.hidden_dropout_prob if dropout_rate is None else dropout_rate
+        self.dropout = keras.layers.Dropout(self.dropout_rate, name="dropout")
+        self.classifier = keras.layers.Dense(
+            units, name="classifier",
+            kernel_initializer=keras.initializers.TruncatedNormal(stddev=config.initializer_range))
+
+    def build(self, input_shape=None):
+        super().build(input_shape)
+        self.classifier.build((None, self.encoder.config.hidden_size))
+
+    def logits(self, inputs: dict[str, tf.Tensor], training=None) -> tf.Tensor:
+        features = self.encoder(inputs, training=training)[self.encoder_output]
+        return self.classifier(self.dropout(features, training=training))
+
+    def get_config(self) -> dict[str, Any]:
+        config = super().get_config()
+        config["dropout_rate"] = self.dropout_rate
+        return config
