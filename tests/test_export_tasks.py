@@ -64,7 +64,7 @@ def squad_examples(test_data):
     from tasks.squad.data import read_squad_json
 
     v1 = read_squad_json(str(test_data / "squad" / "dev-v1.1-excerpt.json"))[0]
-    one_per_context = list({e.context: e for e in v1}.values())  # 10 contexts, up to ~450 tokens
+    one_per_context = list({e.context: e for e in v1}.values())  # 10 contexts, up to 414 WordPieces
     return {"v1.1": one_per_context, "v2.0": read_squad_json(str(test_data / "squad" / "dev-v2.0-excerpt.json"))[0]}
 
 
@@ -271,8 +271,8 @@ def assert_same_span(example, answer, start, end, score):
 
 
 def test_squad_agrees_with_postprocess_on_dev_and_long_contexts(served, squad_answers):
-    """The CLI export of the v2.0 run on the v2.0 dev excerpt + v1.1 contexts of up to ~450 tokens (windows of
-    SEQ=48): windows, best spans, null score differences and the no-answer decision (both ways, at the run's
+    """The CLI export of the v2.0 run on the v2.0 dev excerpt + v1.1 contexts of up to 414 WordPieces (windows
+    of SEQ=48): windows, best spans, null score differences and the no-answer decision (both ways, at the run's
     threshold) are those of tasks/squad."""
     examples, answers, windows, threshold = squad_answers
     out = rows(served[0]["squad_dev"]["predictions"])
