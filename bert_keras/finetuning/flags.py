@@ -1,16 +1,21 @@
 """absl flags shared by the task CLIs (`python -m tasks.glue`, `tasks.squad`, `tasks.conll`).
 
 Each CLI calls `define_flags()` at import, adds its own task flags, and turns the parsed flags into a
-`FineTuningConfig` with `config_from_flags()` and an encoder/tokenizer with `pretrained_from_flags()`.
+`FineTuningConfig` with `config_from_flags()` and an encoder/tokenizer with `pretrained_from_flags()`;
+`run_from_flags()` then runs its task (`trainer.run` with --do_train/--do_eval/--do_predict/--export_dir).
 Flag files (`--flagfile=configs/glue/mrpc.flags`) work as in any absl program.
 """
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 from absl import flags
 
 from bert_keras.finetuning.pretrained import load_pretrained
-from bert_keras.finetuning.trainer import FineTuningConfig
+from bert_keras.finetuning.task import FineTuningTask
+from bert_keras.finetuning.trainer import FineTuningConfig, run
 
 
 def define_flags(*, max_seq_length: int = 128, learning_rate: float = 2e-5, num_train_epochs: int = 3,
@@ -58,3 +63,12 @@ def pretrained_from_flags(values: flags.FlagValues = flags.FLAGS):
     lower_case = {"auto": None, "true": True, "false": False}[values.lower_case]
     return load_pretrained(values.init_checkpoint, preset=values.preset, vocab_file=values.vocab_file,
                            lower_case=lower_case)
+
+
+def run_from_flags(task: FineTuningTask, encoder, config: FineTuningConfig,
+                   values: flags.FlagValues = flags.FLAGS) -> dict[str, Any]:
+    """`trainer.run` as the flags ask; prints and returns its report (without the per-epoch history)."""
+    report = run(task, encoder, config, do_train=values.do_train, do_eval=values.do_eval,
+                 do_predict=values.do_predict, export_dir=values.export_dir)
+    print(json.dumps({k: v for k, v in report.items() if k != "fit"}, indent=1, default=str), flush=True)
+    return report

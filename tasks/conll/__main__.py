@@ -9,12 +9,9 @@ and their scores into --model_dir. Typical settings: `--flagfile=configs/conll/m
 
 from __future__ import annotations
 
-import json
-
 from absl import app, flags
 
-from bert_keras.finetuning import run
-from bert_keras.finetuning.flags import config_from_flags, define_flags, pretrained_from_flags
+from bert_keras.finetuning.flags import config_from_flags, define_flags, pretrained_from_flags, run_from_flags
 
 define_flags(max_seq_length=128, learning_rate=5e-5, num_train_epochs=3, train_batch_size=32)
 flags.DEFINE_enum("data_format", "conll", ["conll", "tfds"], "CoNLL column files in --data_dir, or a "
@@ -33,9 +30,7 @@ def main(argv):
     encoder, tokenizer = pretrained_from_flags(FLAGS)
     task = ConllTask(FLAGS.data_dir, tokenizer, FLAGS.max_seq_length, window_context=FLAGS.window_context,
                      eval_batch_size=FLAGS.eval_batch_size, data_format=FLAGS.data_format)
-    report = run(task, encoder, config, do_train=FLAGS.do_train, do_eval=FLAGS.do_eval,
-                 do_predict=FLAGS.do_predict, export_dir=FLAGS.export_dir)
-    print(json.dumps({k: v for k, v in report.items() if k != "fit"}, indent=1, default=str))
+    run_from_flags(task, encoder, config, FLAGS)
 
 
 if __name__ == "__main__":

@@ -7,12 +7,9 @@ task's main metric), and with --do_predict writes the GLUE submission file(s) in
 
 from __future__ import annotations
 
-import json
-
 from absl import app, flags
 
-from bert_keras.finetuning import run
-from bert_keras.finetuning.flags import config_from_flags, define_flags, pretrained_from_flags
+from bert_keras.finetuning.flags import config_from_flags, define_flags, pretrained_from_flags, run_from_flags
 from tasks.glue.tasks import GLUE_TASKS
 
 define_flags(max_seq_length=128, learning_rate=2e-5, num_train_epochs=3, train_batch_size=32)
@@ -36,9 +33,7 @@ def main(argv):
     task = GlueTask(FLAGS.task, FLAGS.data_dir, tokenizer, FLAGS.max_seq_length,
                     eval_batch_size=FLAGS.eval_batch_size, source=FLAGS.data_source,
                     pad_to_multiple=FLAGS.pad_to_multiple, skip_malformed_rows=FLAGS.skip_malformed_rows)
-    report = run(task, encoder, config, do_train=FLAGS.do_train, do_eval=FLAGS.do_eval,
-                 do_predict=FLAGS.do_predict, export_dir=FLAGS.export_dir)
-    print(json.dumps({k: v for k, v in report.items() if k != "fit"}, indent=1, default=str))
+    run_from_flags(task, encoder, config, FLAGS)
 
 
 if __name__ == "__main__":

@@ -16,8 +16,7 @@ import os
 
 from absl import app, flags, logging
 
-from bert_keras.finetuning import run
-from bert_keras.finetuning.flags import config_from_flags, define_flags, pretrained_from_flags
+from bert_keras.finetuning.flags import config_from_flags, define_flags, pretrained_from_flags, run_from_flags
 
 define_flags(max_seq_length=384, learning_rate=3e-5, num_train_epochs=2, train_batch_size=32)
 flags.DEFINE_enum("version", "1.1", ["1.1", "2.0"], "SQuAD version (2.0 adds unanswerable questions).")
@@ -75,8 +74,7 @@ def main(argv):
     encoder, tokenizer = pretrained_from_flags()
     task = SquadTask(tokenizer, settings, train_examples=train, eval_examples=dev, predict_examples=test,
                      output_dir=config.model_dir)
-    run(task, encoder, config, do_train=FLAGS.do_train, do_eval=FLAGS.do_eval, do_predict=FLAGS.do_predict,
-        export_dir=FLAGS.export_dir)
+    run_from_flags(task, encoder, config, FLAGS)
 
 
 if __name__ == "__main__":
