@@ -1,11 +1,13 @@
 """Statistical and structural evidence for the on-the-fly pre-training pipeline, on real Gutenberg text
-(three book excerpts in tests/data/pretraining, 77 documents)."""
+(three book excerpts in tests/data/pretraining, 77 documents), plus the original's pairing rules checked
+token by token on synthetic documents."""
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from bert_keras.data import instance_dataset, pretraining_dataset
+from bert_keras.data import instances as instances_lib
 from bert_keras.resources import bert_base_uncased_vocab_file
 from bert_keras.tokenizer import BertTokenizer
 
@@ -96,6 +98,96 @@ def test_short_sequences_follow_short_seq_prob(instances):
     # Full-length instances dominate; about short_seq_prob=0.1 of documents draw a shorter target.
     full = (instances["input_mask"].sum(1) >= SEQ - 2).mean()
     assert 0.6 < full < 0.97, full
+
+
+def _synthetic_group(rng, num_docs, sentences, sentence_length):
+    """Documents of distinct token ids (token -> (document, offset) is known), as `build_instances` takes them."""
+    docs, next_id = [], 1000
+    for _ in range(num_docs):
+        lengths = rng.integers(*sentence_length, size=rng.integers(*sentences))
+        docs.append((np.arange(next_id, next_id + lengths.sum()), lengths))
+        next_id += lengths.sum()
+    ragged = lambda rows, dtype: tf.ragged.constant([r.tolist() for r in rows], dtype=dtype)
+    group = {
+        "key": tf.constant(np.arange(num_docs) + 100, tf.int64),
+        "token_ids": ragged([d[0] for d in docs], tf.int32),
+        "word_starts": ragged([np.ones(len(d[0]), bool) for d in docs], tf.bool),
+        "sentence_lengths": ragged([d[1] for d in docs], tf.int32),
+    }
+    partner = {"key": tf.constant(-1, tf.int64), "token_ids": tf.zeros([0], tf.int32),
+               "word_starts": tf.zeros([0], tf.bool), "sentence_lengths": tf.zeros([0], tf.int32),
+               "valid": tf.constant(False)}
+    where = {}  # token id -> (document, offset, starts a sentence, ends a sentence, ends the document)
+    for d, (ids, lengths) in enumerate(docs):
+        firsts = set(np.cumsum(lengths) - lengths)
+        lasts = set(np.cumsum(lengths) - 1)
+        for i, t in enumerate(ids):
+            where[int(t)] = (d, i, i in firsts, i in lasts, i == len(ids) - 1)
+    return group, partner, docs, where
+
+
+def _run(where, tokens):
+    """(document, first offset) of a contiguous run of one document's tokens."""
+    info = [where[int(t)] for t in tokens]
+    assert len({i[0] for i in info}) == 1 and [i[1] for i in info] == list(range(info[0][1], info[0][1] + len(info)))
+    return info[0][0], info
+
+
+def test_pairing_rules_of_create_pretraining_data():
+    """The original's chunking rules, checked token by token on synthetic documents whose ids give away
+    their document and position."""
+    rng = np.random.default_rng(0)
+    # Documents far shorter than the target: no truncation, so each document's instances must cover it
+    # exactly, in order: A from the cursor on; an actual B runs to the document's end; after a random B
+    # the chunk's unused sentences go back (the next chunk starts right after A).
+    group, partner, docs, where = _synthetic_group(rng, 40, (1, 10), (1, 12))
+    out = instances_lib.build_instances(group, partner, tf.constant([4, 2], tf.int64), max_seq_length=512,
+                                        short_seq_prob=0.0, cls_id=2, sep_id=3, pad_id=0)
+    out = {k: v.numpy() for k, v in out.items()}
+    cursor = [0] * len(docs)
+    for i in range(len(out["input_ids"])):
+        n = out["input_mask"][i].sum()
+        n_a = (out["segment_ids"][i][:n] == 0).sum()
+        a, b = out["input_ids"][i][1 : n_a - 1], out["input_ids"][i][n_a : n - 1]
+        d, a_info = _run(where, a)
+        assert out["a_document"][i] == 100 + d and a_info[0][1] == cursor[d] and a_info[0][2] and a_info[-1][3]
+        bd, b_info = _run(where, b)
+        assert b_info[0][2] and b_info[-1][4]  # whole sentences, to the end of B's document
+        if out["next_sentence_labels"][i] == 0:
+            assert bd == d and b_info[0][1] == a_info[-1][1] + 1 and not out["single_sentence_chunk"][i]
+            cursor[d] = b_info[-1][1] + 1
+        else:
+            assert bd != d and out["b_document"][i] == 100 + bd
+            cursor[d] = a_info[-1][1] + 1
+    assert cursor == [len(ids) for ids, _ in docs]
+    labels = out["next_sentence_labels"]
+    assert 0.3 < labels[~out["single_sentence_chunk"]].mean() < 0.7 and out["single_sentence_chunk"].any()
+    assert len(set(out["b_document"][labels == 1])) > 20
+
+    # Documents longer than the target (max_seq_length 24 -> 21 tokens): chunks end once they reach the
+    # target or the document; an untruncated pair (< 21 tokens) therefore ends its document.
+    group, partner, docs, where = _synthetic_group(rng, 30, (4, 16), (1, 9))
+    out = instances_lib.build_instances(group, partner, tf.constant([5, 1], tf.int64), max_seq_length=24,
+                                        short_seq_prob=0.0, cls_id=2, sep_id=3, pad_id=0)
+    out = {k: v.numpy() for k, v in out.items()}
+    untruncated = 0
+    for i in range(len(out["input_ids"])):
+        n = out["input_mask"][i].sum()
+        n_a = (out["segment_ids"][i][:n] == 0).sum()
+        a, b = out["input_ids"][i][1 : n_a - 1], out["input_ids"][i][n_a : n - 1]
+        assert len(a) + len(b) <= 21 and len(a) and len(b)
+        d, a_info = _run(where, a)
+        bd, b_info = _run(where, b)
+        label = out["next_sentence_labels"][i]
+        assert (bd == d) == (label == 0)
+        if label == 0:
+            assert b_info[0][1] > a_info[-1][1]
+        if len(a) + len(b) < 21:
+            untruncated += 1
+            assert a_info[0][2] and a_info[-1][3] and b_info[0][2] and b_info[-1][4]
+            if label == 0:
+                assert b_info[0][1] == a_info[-1][1] + 1
+    assert untruncated > 20 and 0.3 < out["next_sentence_labels"].mean() < 0.7
 
 
 @pytest.fixture(scope="module")
@@ -190,8 +282,9 @@ def test_same_seed_same_stream_and_resume(corpus, tokenizer, tmp_path):
 
 def test_per_worker_shards_are_disjoint(corpus, tokenizer):
     def doc_keys(files, pipelines, index):
+        """Keys of every document an instance of this worker draws from (segment A or B)."""
         ds = instance_dataset(files, tokenizer, seq_length=SEQ, num_shards=pipelines, shard_index=index, repeat=False)
-        return set(np.concatenate([b["a_document"].numpy() for b in ds.batch(1000)]).tolist())
+        return {k for b in ds.batch(1000) for name in ("a_document", "b_document") for k in b[name].numpy().tolist()}
 
     # Three files over two workers: whole files (the file index is in the key's high bits).
     file_shards = [{k >> 40 for k in doc_keys(corpus, 2, i)} for i in range(2)]

@@ -20,6 +20,9 @@ _LOG = logging.getLogger(__name__)
 # Each document gets a unique int64 key: file index in the high bits, document number in the file below.
 _DOC_BITS = 40
 
+# Functions given to tf.data below use no data-dependent Python control flow: they skip AutoGraph
+# conversion (`do_not_convert`), which would otherwise dominate the time to build a pipeline.
+
 
 def expand_input_files(input_files: str | Sequence[str]) -> list[str]:
     """Expands comma lists and globs (as the original `--input_file`); raises naming a pattern with no match."""
@@ -132,6 +135,7 @@ def _file_documents(file_index: tf.Tensor, path: tf.Tensor, chunk_lines: int) ->
     """
     lines = tf.data.TextLineDataset(path).concatenate(tf.data.Dataset.from_tensors(tf.constant("")))
 
+    @tf.autograph.experimental.do_not_convert
     def step(state, chunk):
         carry, next_doc = state
         chunk = tf.concat([carry, _clean_lines(chunk)], axis=0)
@@ -190,12 +194,13 @@ def document_dataset(
     if shuffle_files:
         file_ds = file_ds.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
     chunks = file_ds.interleave(
-        lambda i, p: _file_documents(i, p, chunk_lines),
+        tf.autograph.experimental.do_not_convert(lambda i, p: _file_documents(i, p, chunk_lines)),
         cycle_length=max(1, min(cycle_length, len(files))),
         num_parallel_calls=tf.data.AUTOTUNE,
         deterministic=True,
     )
 
+    @tf.autograph.experimental.do_not_convert
     def tokenize_chunk(keys, row_lengths, sentences):
         """A chunk's documents as ragged rows, tokenized in one call; sentences that tokenize to nothing and
         documents left without sentences are dropped here, vectorised (no per-document ops)."""
@@ -229,6 +234,7 @@ def document_dataset(
     return docs.map(_dense_rows)
 
 
+@tf.autograph.experimental.do_not_convert
 def _dense_rows(doc: dict) -> dict:
     """Unbatched rows of a ragged batch come out as 0-ragged-rank RaggedTensors; make them plain tensors."""
     return {k: v.flat_values if isinstance(v, tf.RaggedTensor) else v for k, v in doc.items()}

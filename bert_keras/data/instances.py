@@ -42,6 +42,7 @@ def add_partner_document(groups: tf.data.Dataset) -> tf.data.Dataset:
     """Carries the last document of the previous group into each group as an extra random-B candidate, so a
     final one-document group of a finite stream still finds a partner."""
 
+    @tf.autograph.experimental.do_not_convert
     def step(prev, group):
         last = {
             "key": group["key"][-1],
