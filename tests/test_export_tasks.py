@@ -8,6 +8,7 @@ The GLUE, SQuAD v2.0 and NER exports go through what `trainer.run` writes (`mode
 training itself is skipped (the tiny model's weights are put where a finished training leaves its best
 ones), so every model is built once."""
 
+import base64
 import json
 
 import keras
@@ -86,12 +87,21 @@ def squad_reference(model, tokenizer, examples):
 
 @pytest.fixture(scope="module")
 def squad_answers(models, tokenizer, squad_examples):
-    """The reference answers of the v2.0 dev excerpt + the v1.1 long contexts, and a null threshold that
-    splits them (median null_score_diff), so that both decisions are exercised."""
-    examples = squad_examples["v2.0"] + squad_examples["v1.1"]
+    """The v2.0 dev excerpt + the v1.1 long contexts + bad questions about the longest context (non-UTF-8
+    bytes, empty, far longer than max_query_length) -> (examples, reference answers, windows, a null threshold
+    that splits them (median null_score_diff, so both decisions are exercised), REST instances)."""
+    from tasks.squad.data import SquadExample
+
+    context = max((e.context for e in squad_examples["v1.1"]), key=len)
+    broken = b"Which NFL team represented the AFC at Super Bowl \xff 50?"
+    bad = [SquadExample("non-utf8", broken.decode("utf-8", errors="replace"), context),
+           SquadExample("empty", "", context), SquadExample("long", "Which team won the game? " * 20, context)]
+    examples = squad_examples["v2.0"] + squad_examples["v1.1"] + bad
     answers, windows = squad_reference(models["squad"], tokenizer, examples)
     threshold = float(np.median([answers[e.qas_id].null_score_diff for e in examples]))
-    return examples, answers, windows, threshold
+    instances = [{"question": e.question, "context": e.context} for e in examples]
+    instances[-3]["question"] = {"b64": base64.b64encode(broken).decode("ascii")}
+    return examples, answers, windows, threshold, instances
 
 
 @pytest.fixture(scope="module")
@@ -119,10 +129,6 @@ def run_dirs(models, tokenizer, squad_answers, tmp_path_factory):
             do_eval=False, export_dir=str(base / name / "export"))
         dirs[name] = base / name / "export"
     return dirs
-
-
-def squad_requests(examples):
-    return {"instances": [{"question": e.question, "context": e.context} for e in examples]}
 
 
 def ner_long_words(test_data):
@@ -165,7 +171,7 @@ def served(models, tokenizer, run_dirs, squad_answers, absl_cli_module, tmp_path
         "squad_payload": {"rest": payload(test_data, "squad_predict_rest.json"), "saved_model": squad},
         "squad_grpc": {"grpc": payload(test_data, "squad_predict_grpc.json"), "saved_model": squad},
         "squad_empty_batch": {"rest": {"inputs": {"question": [], "context": []}}, "saved_model": squad},
-        "squad_dev": {"rest": squad_requests(squad_answers[0]), "saved_model": squad},
+        "squad_dev": {"rest": {"instances": squad_answers[4]}, "saved_model": squad},
         "ner_words": {"rest": payload(test_data, "ner_words_rest.json"), "saved_model": str(paths["ner"])},
         "ner_long_words": {"rest": ner_long_words(test_data)[1], "saved_model": str(paths["ner"])},
         "ner_empty_batch": {"rest": {"inputs": {"text": []}}, "saved_model": str(paths["ner"])},
@@ -272,9 +278,9 @@ def assert_same_span(example, answer, start, end, score):
 
 def test_squad_agrees_with_postprocess_on_dev_and_long_contexts(served, squad_answers):
     """The CLI export of the v2.0 run on the v2.0 dev excerpt + v1.1 contexts of up to 414 WordPieces (windows
-    of SEQ=48): windows, best spans, null score differences and the no-answer decision (both ways, at the run's
+    of SEQ=48) + bad questions: windows, best spans, null score differences and the no-answer decision (both ways, at the run's
     threshold) are those of tasks/squad."""
-    examples, answers, windows, threshold = squad_answers
+    examples, answers, windows, threshold, _ = squad_answers
     out = rows(served[0]["squad_dev"]["predictions"])
     assert out["num_windows"].tolist() == windows.tolist() and windows.max() >= 25
     decided = set()
@@ -330,7 +336,7 @@ def test_squad_payload_bad_inputs_and_signatures(served, test_data):
     # Row 3: empty context -> no span, no answer; row 4: non-UTF-8 context -> served, offsets into its repair.
     assert (out["answer_text"][3], out["answer_start"][3], out["has_answer"][3], out["num_windows"][3]) == \
         ("", -1, False, 1)
-    repaired = base64_text(instances[4]["context"])
+    repaired = base64.b64decode(instances[4]["context"]["b64"]).decode("utf-8", errors="replace")
     assert out["num_windows"][4] == 1 and "\ufffd" in repaired
     assert out["best_span_text"][4] == repaired[out["best_span_start"][4]:out["best_span_end"][4]]
     grpc = served[0]["squad_grpc"]["outputs"]
@@ -348,12 +354,6 @@ def test_squad_payload_bad_inputs_and_signatures(served, test_data):
     assert signatures["squad"]["serving_default"]["outputs"] == {**outputs, **v2_outputs}
     assert signatures["squad"]["token_ids"]["outputs"]["start_logits"] == ("DT_FLOAT", f"(-1, {SEQ})")
     assert signatures["pretraining"]["text_pair"]["outputs"]["top_k_tokens"] == ("DT_STRING", "(-1, 4, 3)")
-
-
-def base64_text(value):
-    import base64
-
-    return base64.b64decode(value["b64"]).decode("utf-8", errors="replace")
 
 
 def test_model_dir_reads_pretraining_runs_and_explains_bad_dirs(served, models, run_dirs, tmp_path):
