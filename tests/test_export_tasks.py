@@ -1,4 +1,4 @@
-"""Task exports (GLUE classifier + regressor, pre-training MLM/NSP, SQuAD v1.1/v2.0, CoNLL NER) of tiny random
+"""Task exports (GLUE classifier + regressor, pre-training MLM/NSP, SQuAD v2.0, CoNLL NER) of tiny random
 models with the real uncased vocab, all served by ONE fresh process (tensorflow + tensorflow_text only) and
 compared with the Keras model (1e-5) and with the task code's own post-processing on real excerpts
 (tasks/squad postprocess on SQuAD dev, tasks/conll windows on CoNLL-2003 text, seqeval entities).
@@ -20,7 +20,7 @@ from bert_keras import BertEncoder, preset
 from test_export_encoder import load_client, payload  # shared helpers (pytest puts tests/ on sys.path)
 
 SEQ = 48
-SQUAD = {"max_query_length": 12, "doc_stride": 16, "max_answer_length": 10}  # ~10-30 windows per context
+SQUAD = {"max_query_length": 12, "doc_stride": 16, "max_answer_length": 10}  # 4-25 windows per excerpt context
 NER_CONTEXT = 8  # pieces two NER windows share; small, so that long texts overlap in many windows
 
 
@@ -132,7 +132,7 @@ def run_dirs(models, tokenizer, squad_answers, tmp_path_factory):
 
 
 def ner_long_words(test_data):
-    """Three real CoNLL-2003 test sentences and the first 150 words of that file as one row (a long text)."""
+    """Two real CoNLL-2003 test sentences and, between them, the file's first 150 words as one row."""
     from tasks.conll.data import read_conll
 
     sentences = read_conll(str(test_data / "conll" / "test.txt"))
