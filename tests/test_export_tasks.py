@@ -278,8 +278,8 @@ def assert_same_span(example, answer, start, end, score):
 
 def test_squad_agrees_with_postprocess_on_dev_and_long_contexts(served, squad_answers):
     """The CLI export of the v2.0 run on the v2.0 dev excerpt + v1.1 contexts of up to 414 WordPieces (windows
-    of SEQ=48) + bad questions: windows, best spans, null score differences and the no-answer decision (both ways, at the run's
-    threshold) are those of tasks/squad."""
+    of SEQ=48) + bad questions: windows, best spans, null score differences and the no-answer decision (both
+    ways, at the run's threshold) are those of tasks/squad."""
     examples, answers, windows, threshold, _ = squad_answers
     out = rows(served[0]["squad_dev"]["predictions"])
     assert out["num_windows"].tolist() == windows.tolist() and windows.max() >= 25
