@@ -34,10 +34,16 @@ def instance_dataset(
     documents_per_group: int = 32,
     document_shuffle_buffer: int = 1000,
     validate: bool = True,
+    features: Sequence[str] | None = None,
 ) -> tf.data.Dataset:
     """Unmasked NSP instances, one per element: dense [seq_length] `input_ids`, `segment_ids`, `input_mask`,
-    `maskable`, `word_starts`, and scalars `next_sentence_labels`, `a_document`, `b_document`, `single_sentence_chunk`.
-    Passes over the corpus: forever with `repeat`, else `num_epochs` (the original's `dupe_factor`)."""
+    `maskable`, `word_starts`, and scalars `next_sentence_labels`, `a_document`, `b_document`, `single_sentence_chunk`
+    (only `features` when given: every per-instance tensor costs tf.data time in the unbatch/shuffle/batch).
+    Passes over the corpus: forever with `repeat`, else `num_epochs` (the original's `dupe_factor`).
+
+    Instances are built per group of `documents_per_group` consecutive documents of the shuffled document
+    stream (`document_shuffle_buffer`); a random segment B comes from another document of the same group
+    (or the last document of the previous group), never from the same document."""
     if seq_length < 5:
         raise ValueError(f"seq_length must be at least 5 ([CLS] A [SEP] B [SEP]), got {seq_length}.")
     files = documents_lib.expand_input_files(input_files)
@@ -63,7 +69,7 @@ def instance_dataset(
         group_seed = instances_lib.element_seed(
             seed * 65536 + shard_index, instances_lib.SALT_INSTANCES, group_number
         )
-        return instances_lib.build_instances(
+        built = instances_lib.build_instances(
             group,
             partner,
             group_seed,
@@ -73,6 +79,7 @@ def instance_dataset(
             sep_id=tokenizer.sep_id,
             pad_id=tokenizer.pad_id,
         )
+        return built if features is None else {k: built[k] for k in features}
 
     return groups.map(build, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).unbatch()
 
@@ -128,6 +135,8 @@ def pretraining_dataset(
         documents_per_group=documents_per_group,
         document_shuffle_buffer=document_shuffle_buffer,
         validate=validate,
+        features=["input_ids", "segment_ids", "input_mask", "maskable", "next_sentence_labels"]
+        + (["word_starts"] if whole_word_mask else []),
     )
     if shuffle:
         ds = ds.shuffle(instance_shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
