@@ -417,3 +417,40 @@ def test_init_checkpoint_loads_a_real_hugging_face_bert(tmp_path, absl_cli, mini
     assert set(source.weights) < set(exported.weights)  # plus the fresh cls/* heads
     for name, value in source.weights.items():
         np.testing.assert_array_equal(exported.weights[name], value, err_msg=name)
+
+
+def test_rematerialized_training_matches_plain_training_with_dropout():
+    """--remat recomputes each block in the backward pass; with dropout on, the recomputation must draw the
+    forward pass's masks again (a naive re-run draws new ones and gets a wrong gradient)."""
+    import keras
+
+    from bert_keras.config import BertConfig
+    from bert_keras.pretraining_loop import build_train_loop
+    from bert_keras.pretraining_model import BertPretrainingModel
+    from bert_keras.remat import _seed_generators
+
+    config = BertConfig(**{**_LOOP_CONFIG, "num_hidden_layers": 2, "hidden_dropout_prob": 0.3,
+                           "attention_probs_dropout_prob": 0.3})
+    batch = _random_batch(np.random.default_rng(0), 4)
+    strategy = tf.distribute.OneDeviceStrategy("/cpu:0")
+    initial = states = None
+    results = {}
+    for remat in (False, True):
+        with strategy.scope():
+            model = BertPretrainingModel(config, remat=remat)
+            model.build()
+            generators = _seed_generators(model)
+            if initial is None:
+                initial, states = model.get_weights(), [g.state.numpy() for g in generators]
+            model.set_weights(initial)
+            for generator, state in zip(generators, states):  # the same dropout masks in both runs
+                generator.state.assign(state)
+            optimizer = keras.optimizers.SGD(0.5)
+            optimizer.build(model.trainable_variables)
+        loop = build_train_loop(model, optimizer, strategy, jit_compile=True, clip_norm=None)
+        totals = loop(iter(tf.data.Dataset.from_tensors(batch).repeat()), tf.constant(2)).numpy()
+        results[remat] = totals, model.get_weights()
+    np.testing.assert_allclose(results[True][0], results[False][0], rtol=1e-5)
+    for plain, remat, before in zip(results[False][1], results[True][1], initial):
+        np.testing.assert_allclose(remat, plain, rtol=1e-4, atol=1e-6)
+    assert max(float(np.abs(w - b).max()) for w, b in zip(results[False][1], initial)) > 1e-3
