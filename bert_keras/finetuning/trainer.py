@@ -108,6 +108,7 @@ def fit(task: FineTuningTask, model: keras.Model, config: FineTuningConfig,
           f"{steps_per_epoch} steps, batch {config.train_batch_size}, peak lr {config.learning_rate}", flush=True)
     start = time.time()
     history = model.fit(dataset, epochs=config.num_train_epochs, verbose=config.verbose,
+                        shuffle=False,  # the task's dataset reshuffles itself every epoch
                         callbacks=[evaluation, tensorboard, *(callbacks or [])])
     seconds = time.time() - start
     model.load_weights(evaluation.best_path)
