@@ -190,6 +190,15 @@ def test_pairing_rules_of_create_pretraining_data():
     assert untruncated > 20 and 0.3 < out["next_sentence_labels"].mean() < 0.7
 
 
+def test_one_document_without_partner_is_a_clear_error():
+    """Without the up-front corpus scan (validate=False), a group that is one document and has no partner
+    still fails with the reason, not an index error: a one-sentence chunk must take a random B."""
+    group, partner, _, _ = _synthetic_group(np.random.default_rng(1), 1, (1, 2), (3, 6))
+    with pytest.raises(tf.errors.InvalidArgumentError, match="at least two documents"):
+        instances_lib.build_instances(group, partner, tf.constant([1, 1], tf.int64), max_seq_length=32,
+                                      short_seq_prob=0.0, cls_id=2, sep_id=3, pad_id=0)
+
+
 @pytest.fixture(scope="module")
 def masked(corpus, tokenizer):
     ds = pretraining_dataset(corpus, tokenizer, seq_length=SEQ, max_predictions_per_seq=PRED, batch_size=250, seed=5,

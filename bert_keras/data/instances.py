@@ -154,7 +154,12 @@ def build_instances(
     candidates = usable[None, :] & tf.not_equal(keys[None, :], keys[:num_docs, None])  # [D, D + 1]
     ranks = tf.cumsum(tf.cast(candidates, tf.int32), axis=1)
     num_candidates = tf.gather(ranks[:, -1], doc)
-    pick = uniform_int(u[:, 2], tf.maximum(num_candidates, 1))
+    check = tf.debugging.Assert(
+        tf.reduce_all(tf.logical_not(is_random) | (num_candidates > 0)),
+        ["Next-sentence prediction needs at least two documents; this input has only one."],
+    )
+    with tf.control_dependencies([check]):  # before the partner's (then invalid) indices are used
+        pick = uniform_int(u[:, 2], tf.maximum(num_candidates, 1))
     partner_doc = tf.reduce_sum(tf.cast(tf.gather(ranks, doc) <= pick[:, None], tf.int32), axis=1)
     partner_doc = tf.minimum(partner_doc, num_docs)
     p_first = tf.gather(sentence_splits, partner_doc)
@@ -162,13 +167,8 @@ def build_instances(
     r = p_first + uniform_int(u[:, 3], tf.maximum(p_end - p_first, 1))
     r_end = first_reaching(r, p_end, target - (a_hi - a_lo))
     b_lo = tf.where(is_random, tf.gather(bounds, r), b_next_lo)
-    b_hi = tf.where(is_random, tf.gather(bounds, r_end + 1), b_next_hi)
-    check = tf.debugging.Assert(
-        tf.reduce_all(tf.logical_not(is_random) | (num_candidates > 0)),
-        ["Next-sentence prediction needs at least two documents; this input has only one."],
-    )
-    with tf.control_dependencies([check]):
-        b_lo = tf.identity(b_lo)
+    # (Clamped: where there is no other document, r_end is the end sentinel; those values are never used.)
+    b_hi = tf.where(is_random, tf.gather(bounds, tf.minimum(r_end + 1, tf.size(bounds) - 1)), b_next_hi)
     a_document = tf.gather(keys, doc)
     b_document = tf.where(is_random, tf.gather(keys, partner_doc), a_document)
     a_lo, a_hi, b_lo, b_hi = _truncate_pair(
