@@ -3,7 +3,7 @@
     nice -n 5 python bench/pretrain_speed.py [--steps=3 --repeats=5 --warmup=1]
 
 All three train BERT-mini (4 layers, hidden 256, 4 heads, FFN 1024, vocab 30522, dropout 0.1) at seq 128,
-batch 32, 20 masked positions, float32, AdamW with global-norm clipping 1.0, on the same random batch, in
+batch 32, 20 masked positions, float32 (or `--precision=mixed_bfloat16` for ours and keras-hub), AdamW with global-norm clipping 1.0, on the same random batch, in
 this one process, one after the other. Ours runs MLM+NSP through the real pre-training loop
 (`bert_keras.pretraining_loop`: `--steps` optimizer steps per `tf.function` call, XLA on). keras-hub runs
 MLM only (it has no NSP head) through `fit` with XLA and `steps_per_execution=--steps`, timed per execution
@@ -32,6 +32,8 @@ flags.DEFINE_integer("batch_size", 32, "Sequences per step.")
 flags.DEFINE_integer("seq_length", 128, "Tokens per sequence.")
 flags.DEFINE_integer("predictions", 20, "Masked positions per sequence.")
 flags.DEFINE_list("sides", ["ours", "keras_hub", "hf"], "Which implementations to run.")
+flags.DEFINE_enum("precision", "float32", ["float32", "mixed_bfloat16"], "Keras dtype policy of ours and "
+                  "keras-hub (HF stays float32).")
 FLAGS = flags.FLAGS
 
 LAYERS, HIDDEN, HEADS, FFN, VOCAB = 4, 256, 4, 1024, 30522
@@ -103,6 +105,7 @@ def matmul_flops_torch(n: int = 2048) -> float:
 
 
 def run_ours() -> dict:
+    import keras
     import tensorflow as tf
 
     from bert_keras.config import preset
@@ -110,6 +113,7 @@ def run_ours() -> dict:
     from bert_keras.pretraining_loop import build_train_loop
     from bert_keras.pretraining_model import BertPretrainingModel
 
+    keras.mixed_precision.set_global_policy(FLAGS.precision)
     strategy = tf.distribute.OneDeviceStrategy("/cpu:0")
     with strategy.scope():
         model = BertPretrainingModel(preset("mini", vocab_size=VOCAB))
@@ -127,6 +131,7 @@ def run_keras_hub() -> dict:
     import keras_hub
     import tensorflow as tf
 
+    keras.mixed_precision.set_global_policy(FLAGS.precision)
     batch = random_batch()
     backbone = keras_hub.models.BertBackbone(vocabulary_size=VOCAB, num_layers=LAYERS, num_heads=HEADS,
                                              hidden_dim=HIDDEN, intermediate_dim=FFN, max_sequence_length=512)
@@ -193,7 +198,7 @@ def main(argv):
     import tensorflow as tf
 
     print(f"BERT-mini pre-training step, seq {FLAGS.seq_length}, batch {FLAGS.batch_size}, "
-          f"{FLAGS.predictions} predictions, vocab {VOCAB}, float32; TF {tf.__version__}; "
+          f"{FLAGS.predictions} predictions, vocab {VOCAB}, {FLAGS.precision}; TF {tf.__version__}; "
           f"{os.cpu_count()} CPU cores; load average {os.getloadavg()[0]:.2f} at start")
     print(f"windows of {FLAGS.steps} steps: 1 compiling, {FLAGS.warmup} warm-up, {FLAGS.repeats} timed")
     flops = train_flops()
