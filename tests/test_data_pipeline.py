@@ -199,6 +199,13 @@ def test_one_document_without_partner_is_a_clear_error():
                                       short_seq_prob=0.0, cls_id=2, sep_id=3, pad_id=0)
 
 
+def test_feature_selection(corpus, tokenizer):
+    with pytest.raises(ValueError, match=r"\['bogus'\].*available"):
+        instance_dataset(corpus, tokenizer, seq_length=SEQ, features=["input_ids", "bogus"])
+    ds = instance_dataset(corpus, tokenizer, seq_length=SEQ, features=["input_ids", "next_sentence_labels"])
+    assert sorted(ds.element_spec) == ["input_ids", "next_sentence_labels"]
+
+
 @pytest.fixture(scope="module")
 def masked(corpus, tokenizer):
     ds = pretraining_dataset(corpus, tokenizer, seq_length=SEQ, max_predictions_per_seq=PRED, batch_size=250, seed=5,

@@ -17,6 +17,10 @@ from bert_keras.data import documents as documents_lib
 from bert_keras.data import instances as instances_lib
 from bert_keras.data.masking import mask_batch, special_token_ids
 
+# What `instance_dataset` can yield per instance (see `instances.build_instances`).
+INSTANCE_FEATURES = ("input_ids", "segment_ids", "input_mask", "maskable", "word_starts", "next_sentence_labels",
+                     "a_document", "b_document", "single_sentence_chunk")
+
 
 def instance_dataset(
     input_files: str | Sequence[str],
@@ -46,6 +50,9 @@ def instance_dataset(
     (or the last document of the previous group), never from the same document."""
     if seq_length < 5:
         raise ValueError(f"seq_length must be at least 5 ([CLS] A [SEP] B [SEP]), got {seq_length}.")
+    unknown = sorted(set(features or ()) - set(INSTANCE_FEATURES))
+    if unknown:
+        raise ValueError(f"Unknown instance features {unknown}; available: {list(INSTANCE_FEATURES)}.")
     files = documents_lib.expand_input_files(input_files)
     if validate:
         documents_lib.validate_corpus_files(files)
