@@ -3,16 +3,19 @@
     nice -n 5 python bench/pretrain_speed.py [--steps=3 --repeats=5 --warmup=1]
 
 All three train BERT-mini (4 layers, hidden 256, 4 heads, FFN 1024, vocab 30522, dropout 0.1) at seq 128,
-batch 32, 20 masked positions, float32 (or `--precision=mixed_bfloat16` for ours and keras-hub), AdamW with global-norm clipping 1.0, on the same random batch, in
-this one process, one after the other. Ours runs MLM+NSP through the real pre-training loop
+batch 32, 20 masked positions, float32 (`--precision=mixed_bfloat16`: ours and keras-hub in bfloat16), AdamW
+with global-norm clipping 1.0, on the same random batch, in this one process, one after the other. Ours runs MLM+NSP through the real pre-training loop
 (`bert_keras.pretraining_loop`: `--steps` optimizer steps per `tf.function` call, XLA on). keras-hub runs
-MLM only (it has no NSP head) through `fit` with XLA and `steps_per_execution=--steps`, timed per execution
-by a callback. HF runs MLM+NSP in PyTorch eager on CPU (all cores), timed per step.
+MLM only (it has no NSP head) through its compiled Keras train function (XLA, `steps_per_execution=--steps`,
+the function `fit` runs). HF runs MLM+NSP in PyTorch eager on CPU (all cores) in a child process, driven
+window by window from here: with TensorFlow loaded in the same process PyTorch's CPU step was ~10x slower
+(measured at batch 4: 1.8 s instead of 0.04 s in `optimizer.step` alone).
 
-Each side: the first call (tracing + XLA compilation + one window of steps) is reported as compile time;
-then `--warmup` untimed windows, then `--repeats` timed windows of `--steps` steps. Reported: median
-sequences/s over the timed windows (and min/max), ratios, and achieved model FLOP/s as a share of a
-2048x2048 float32 matmul's FLOP/s measured in the same process (TF with XLA, and PyTorch).
+A window is `--steps` steps. Each side's first window (tracing + XLA compilation) is reported as compile
+time, then `--warmup` untimed windows; then `--repeats` rounds time one window of every side in turn, so
+all sides see the same machine load. Reported: median sequences/s over the timed windows (and min/max),
+ratios, and achieved model FLOP/s as a share of a 2048x2048 float32 matmul's FLOP/s measured in the same
+process (TF with XLA, and PyTorch).
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ flags.DEFINE_integer("batch_size", 32, "Sequences per step.")
 flags.DEFINE_integer("seq_length", 128, "Tokens per sequence.")
 flags.DEFINE_integer("predictions", 20, "Masked positions per sequence.")
 flags.DEFINE_list("sides", ["ours", "keras_hub", "hf"], "Which implementations to run.")
+flags.DEFINE_bool("hf_child", False, "Internal: serve the HF side to the parent process over stdin/stdout.")
 flags.DEFINE_enum("precision", "float32", ["float32", "mixed_bfloat16"], "Keras dtype policy of ours and "
                   "keras-hub (HF stays float32).")
 FLAGS = flags.FLAGS
@@ -64,19 +68,14 @@ def train_flops() -> float:
     return 3.0 * (encoder + head)
 
 
-def measure(run_window) -> dict:
-    """`run_window()` runs FLAGS.steps steps. Returns compile seconds and per-window sequences/s."""
+def prepare(run_window) -> tuple[float, object]:
+    """Runs the compiling first window and the warm-up windows; returns (first-window seconds, run_window)."""
     start = time.perf_counter()
     run_window()
     compile_seconds = time.perf_counter() - start
     for _ in range(FLAGS.warmup):
         run_window()
-    rates = []
-    for _ in range(FLAGS.repeats):
-        start = time.perf_counter()
-        run_window()
-        rates.append(FLAGS.steps * FLAGS.batch_size / (time.perf_counter() - start))
-    return {"compile_s": compile_seconds, "rates": rates}
+    return compile_seconds, run_window
 
 
 def median_seconds(fn, repeats: int = 7) -> float:
@@ -104,7 +103,7 @@ def matmul_flops_torch(n: int = 2048) -> float:
     return 2 * n ** 3 / median_seconds(lambda: torch.matmul(a, a))
 
 
-def run_ours() -> dict:
+def run_ours() -> tuple[float, object]:
     import keras
     import tensorflow as tf
 
@@ -123,10 +122,10 @@ def run_ours() -> dict:
     loop = build_train_loop(model, optimizer, strategy, jit_compile=True, clip_norm=1.0)
     iterator = iter(tf.data.Dataset.from_tensors(random_batch()).repeat())
     steps = tf.constant(FLAGS.steps)
-    return measure(lambda: loop(iterator, steps).numpy())
+    return prepare(lambda: loop(iterator, steps).numpy())
 
 
-def run_keras_hub() -> dict:
+def run_keras_hub() -> tuple[float, object]:
     import keras
     import keras_hub
     import tensorflow as tf
@@ -142,28 +141,22 @@ def run_keras_hub() -> dict:
     x = {"token_ids": batch["input_word_ids"], "segment_ids": batch["input_type_ids"],
          "padding_mask": batch["input_mask"].astype(bool), "mask_positions": batch["masked_lm_positions"]}
     dataset = tf.data.Dataset.from_tensors((x, batch["masked_lm_ids"], batch["masked_lm_weights"])).repeat()
+    start = time.perf_counter()
+    model.fit(dataset, steps_per_epoch=FLAGS.steps, epochs=1, verbose=0)  # traces and compiles, one window
+    compile_seconds = time.perf_counter() - start
+    train_function, iterator = model.train_function, iter(dataset)
 
-    class Clock(keras.callbacks.Callback):  # called once per execution of FLAGS.steps steps
-        def __init__(self):
-            super().__init__()
-            self.times = []
+    def window():
+        train_function(iterator)
+        model.optimizer.iterations.numpy()
 
-        def on_train_begin(self, logs=None):
-            self.times.append(time.perf_counter())
-
-        def on_train_batch_end(self, batch, logs=None):
-            self.times.append(time.perf_counter())
-
-    clock = Clock()
-    windows = 1 + FLAGS.warmup + FLAGS.repeats
-    model.fit(dataset, steps_per_epoch=windows * FLAGS.steps, epochs=1, verbose=0, callbacks=[clock])
-    durations = [b - a for a, b in zip(clock.times, clock.times[1:])]
-    assert len(durations) == windows, (len(durations), windows)
-    timed = durations[1 + FLAGS.warmup:]
-    return {"compile_s": durations[0], "rates": [FLAGS.steps * FLAGS.batch_size / d for d in timed]}
+    for _ in range(FLAGS.warmup):
+        window()
+    return compile_seconds, window
 
 
-def run_hf() -> dict:
+def run_hf() -> tuple[float, object]:
+    """Runs in the child process (see `HuggingFaceChild`)."""
     import numpy as np
     import torch
     import transformers
@@ -190,34 +183,97 @@ def run_hf() -> dict:
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optimizer.step()
 
-    return measure(window)
+    return prepare(window)
+
+
+class HuggingFaceChild:
+    """The HF side in a fresh process (no TensorFlow loaded there): `prepare()` then `run_window()` on demand."""
+
+    def __init__(self):
+        import subprocess
+        import sys
+
+        args = [f"--{name}={getattr(FLAGS, name)}" for name in ("steps", "warmup", "batch_size", "seq_length",
+                                                                   "predictions")]
+        self.process = subprocess.Popen([sys.executable, os.path.abspath(__file__), "--hf_child", *args],
+                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+
+    def _ask(self, command: str) -> float:
+        self.process.stdin.write(command + "\n")
+        self.process.stdin.flush()
+        line = self.process.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the HF child process died (exit code {self.process.wait()})")
+        return float(line)
+
+    def prepare(self) -> tuple[float, float, object]:
+        """(PyTorch matmul FLOP/s, first-window seconds, run_window)."""
+        peak = self._ask("peak")
+        return peak, self._ask("prepare"), lambda: self._ask("window")
+
+    def close(self) -> None:
+        self.process.stdin.close()
+        self.process.wait()
+
+
+def serve_hf() -> None:
+    import sys
+
+    run_window = None
+    for command in sys.stdin:
+        command = command.strip()
+        if command == "peak":
+            value = matmul_flops_torch()
+        elif command == "prepare":
+            value, run_window = run_hf()
+        else:
+            start = time.perf_counter()
+            run_window()
+            value = time.perf_counter() - start
+        print(value, flush=True)
 
 
 def main(argv):
     del argv
+    if FLAGS.hf_child:
+        serve_hf()
+        return
     import tensorflow as tf
 
     print(f"BERT-mini pre-training step, seq {FLAGS.seq_length}, batch {FLAGS.batch_size}, "
           f"{FLAGS.predictions} predictions, vocab {VOCAB}, {FLAGS.precision}; TF {tf.__version__}; "
           f"{os.cpu_count()} CPU cores; load average {os.getloadavg()[0]:.2f} at start")
-    print(f"windows of {FLAGS.steps} steps: 1 compiling, {FLAGS.warmup} warm-up, {FLAGS.repeats} timed")
+    print(f"windows of {FLAGS.steps} steps: 1 compiling, {FLAGS.warmup} warm-up, {FLAGS.repeats} timed rounds")
     flops = train_flops()
     peaks = {"TF": matmul_flops_tf()}
+    prepared = {}
+    for side, fn in (("ours", run_ours), ("keras_hub", run_keras_hub)):
+        if side in FLAGS.sides:
+            prepared[side] = fn()
+    child = None
     if "hf" in FLAGS.sides:
-        peaks["PyTorch"] = matmul_flops_torch()
+        child = HuggingFaceChild()
+        peaks["PyTorch"], *prepared["hf"] = child.prepare()
     print(f"model FLOPs per step = {flops / 1e9:.1f} GFLOP; 2048x2048 float32 matmul: "
           + ", ".join(f"{k} {v / 1e9:.1f} GFLOP/s" for k, v in peaks.items()))
+    for side, (compile_seconds, _) in prepared.items():
+        print(f"{side:9s} first window (traces, compiles) {compile_seconds:6.1f} s")
+    timings = {side: [] for side in prepared}
+    for _ in range(FLAGS.repeats):
+        for side, (_, run_window) in prepared.items():
+            start = time.perf_counter()
+            run_window()
+            timings[side].append(FLAGS.steps * FLAGS.batch_size / (time.perf_counter() - start))
+    if child:
+        child.close()
     rates = {}
-    for side, fn in (("ours", run_ours), ("keras_hub", run_keras_hub), ("hf", run_hf)):
-        if side not in FLAGS.sides:
-            continue
-        result = fn()
-        rate = rates[side] = statistics.median(result["rates"])
+    for side, windows in timings.items():
+        rate = rates[side] = statistics.median(windows)
         achieved = rate / FLAGS.batch_size * flops
         peak_name = "PyTorch" if side == "hf" else "TF"
-        print(f"{side:9s} {rate:7.2f} sequences/s (median; min {min(result['rates']):.2f}, max "
-              f"{max(result['rates']):.2f})  first call {result['compile_s']:6.1f} s  "
-              f"{achieved / 1e9:6.1f} GFLOP/s = {100 * achieved / peaks[peak_name]:5.1f}% of the {peak_name} matmul")
+        print(f"{side:9s} {rate:7.2f} sequences/s (median of {len(windows)}; min {min(windows):.2f}, max "
+              f"{max(windows):.2f})  {achieved / 1e9:6.1f} GFLOP/s = {100 * achieved / peaks[peak_name]:5.1f}% of the "
+              f"{peak_name} matmul")
     if "ours" in rates:
         for other in ("keras_hub", "hf"):
             if other in rates:
