@@ -7,9 +7,10 @@ batch 32, 20 masked positions, float32 (`--precision=mixed_bfloat16`: ours and k
 with global-norm clipping 1.0, on the same random batch, in this one process, one after the other. Ours runs MLM+NSP through the real pre-training loop
 (`bert_keras.pretraining_loop`: `--steps` optimizer steps per `tf.function` call, XLA on). keras-hub runs
 MLM only (it has no NSP head) through its compiled Keras train function (XLA, `steps_per_execution=--steps`,
-the function `fit` runs). HF runs MLM+NSP in PyTorch eager on CPU (all cores) in a child process, driven
-window by window from here: with TensorFlow loaded in the same process PyTorch's CPU step was ~10x slower
-(measured at batch 4: 1.8 s instead of 0.04 s in `optimizer.step` alone).
+the function `fit` runs). HF runs MLM+NSP in PyTorch eager on CPU (all cores) in a child process
+(`peer_process`, which times its windows itself), driven window by window from here: with TensorFlow loaded
+in the same process PyTorch's CPU step was ~10x slower (measured at batch 4: 1.8 s instead of 0.04 s in
+`optimizer.step` alone).
 
 A window is `--steps` steps. Each side's first window (tracing + XLA compilation) is reported as compile
 time, then `--warmup` untimed windows; then `--repeats` rounds time one window of every side in turn, so
@@ -27,6 +28,7 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app, flags  # noqa: E402
+from peer_process import PeerProcess, serve  # noqa: E402
 
 flags.DEFINE_integer("steps", 3, "Optimizer steps per timed window (ours: per tf.function call).")
 flags.DEFINE_integer("repeats", 5, "Timed windows per side; the median is reported.")
@@ -35,7 +37,7 @@ flags.DEFINE_integer("batch_size", 32, "Sequences per step.")
 flags.DEFINE_integer("seq_length", 128, "Tokens per sequence.")
 flags.DEFINE_integer("predictions", 20, "Masked positions per sequence.")
 flags.DEFINE_list("sides", ["ours", "keras_hub", "hf"], "Which implementations to run.")
-flags.DEFINE_bool("hf_child", False, "Internal: serve the HF side to the parent process over stdin/stdout.")
+flags.DEFINE_bool("peer_child", False, "Internal: serve the HF side to the parent process (bench/peer_process.py).")
 flags.DEFINE_enum("precision", "float32", ["float32", "mixed_bfloat16"], "Keras dtype policy of ours and "
                   "keras-hub (HF stays float32).")
 FLAGS = flags.FLAGS
@@ -156,7 +158,7 @@ def run_keras_hub() -> tuple[float, object]:
 
 
 def run_hf() -> tuple[float, object]:
-    """Runs in the child process (see `HuggingFaceChild`)."""
+    """Runs in the child process (see `serve_hf`)."""
     import numpy as np
     import torch
     import transformers
@@ -186,56 +188,26 @@ def run_hf() -> tuple[float, object]:
     return prepare(window)
 
 
-class HuggingFaceChild:
-    """The HF side in a fresh process (no TensorFlow loaded there): `prepare()` then `run_window()` on demand."""
-
-    def __init__(self):
-        import subprocess
-        import sys
-
-        args = [f"--{name}={getattr(FLAGS, name)}" for name in ("steps", "warmup", "batch_size", "seq_length",
-                                                                   "predictions")]
-        self.process = subprocess.Popen([sys.executable, os.path.abspath(__file__), "--hf_child", *args],
-                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-
-    def _ask(self, command: str) -> float:
-        self.process.stdin.write(command + "\n")
-        self.process.stdin.flush()
-        line = self.process.stdout.readline()
-        if not line:
-            raise RuntimeError(f"the HF child process died (exit code {self.process.wait()})")
-        return float(line)
-
-    def prepare(self) -> tuple[float, float, object]:
-        """(PyTorch matmul FLOP/s, first-window seconds, run_window)."""
-        peak = self._ask("peak")
-        return peak, self._ask("prepare"), lambda: self._ask("window")
-
-    def close(self) -> None:
-        self.process.stdin.close()
-        self.process.wait()
-
-
 def serve_hf() -> None:
-    import sys
+    """The child process's side (see `peer_process`): the HF model, prepared and run window by window."""
+    state = {}
 
-    run_window = None
-    for command in sys.stdin:
-        command = command.strip()
-        if command == "peak":
-            value = matmul_flops_torch()
-        elif command == "prepare":
-            value, run_window = run_hf()
-        else:
-            start = time.perf_counter()
-            run_window()
-            value = time.perf_counter() - start
-        print(value, flush=True)
+    def prepare_hf() -> float:
+        compile_seconds, state["window"] = run_hf()
+        return compile_seconds
+
+    serve({"peak": matmul_flops_torch, "prepare": prepare_hf, "window": lambda: timed(state["window"])})
+
+
+def timed(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
 
 
 def main(argv):
     del argv
-    if FLAGS.hf_child:
+    if FLAGS.peer_child:
         serve_hf()
         return
     import tensorflow as tf
@@ -246,14 +218,17 @@ def main(argv):
     print(f"windows of {FLAGS.steps} steps: 1 compiling, {FLAGS.warmup} warm-up, {FLAGS.repeats} timed rounds")
     flops = train_flops()
     peaks = {"TF": matmul_flops_tf()}
-    prepared = {}
+    prepared = {}  # side -> (first-window seconds, function running one window and returning its seconds)
     for side, fn in (("ours", run_ours), ("keras_hub", run_keras_hub)):
         if side in FLAGS.sides:
-            prepared[side] = fn()
+            compile_seconds, run_window = fn()
+            prepared[side] = (compile_seconds, lambda run_window=run_window: timed(run_window))
     child = None
     if "hf" in FLAGS.sides:
-        child = HuggingFaceChild()
-        peaks["PyTorch"], *prepared["hf"] = child.prepare()
+        child = PeerProcess(__file__, [f"--{name}={getattr(FLAGS, name)}" for name in
+                                       ("steps", "warmup", "batch_size", "seq_length", "predictions")])
+        peaks["PyTorch"] = child.ask("peak")
+        prepared["hf"] = (child.ask("prepare"), lambda: child.ask("window"))
     print(f"model FLOPs per step = {flops / 1e9:.1f} GFLOP; 2048x2048 float32 matmul: "
           + ", ".join(f"{k} {v / 1e9:.1f} GFLOP/s" for k, v in peaks.items()))
     for side, (compile_seconds, _) in prepared.items():
@@ -261,9 +236,7 @@ def main(argv):
     timings = {side: [] for side in prepared}
     for _ in range(FLAGS.repeats):
         for side, (_, run_window) in prepared.items():
-            start = time.perf_counter()
-            run_window()
-            timings[side].append(FLAGS.steps * FLAGS.batch_size / (time.perf_counter() - start))
+            timings[side].append(FLAGS.steps * FLAGS.batch_size / run_window())
     if child:
         child.close()
     rates = {}
