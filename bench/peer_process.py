@@ -1,11 +1,14 @@
 """The PyTorch peer of a benchmark in its own process, driven command by command from the TensorFlow side.
 
-Why: with TensorFlow merely imported in the same process, PyTorch's CPU speed collapses (HF `BertModel`,
-batch 1 x seq 128 on 2 cores: 43-64 ms alone, 120-1300 ms after `import tensorflow`; thread pools and
-OpenMP runtimes fight). So a bench that compares against Hugging Face starts itself again as a child
-(`python <script> --peer_child <flags>`) that never imports TensorFlow, and asks it for one unit of work
-at a time (a timed window, a call, an epoch). Timing is done inside the child, so the pipe round trip is
-not counted, and the parent can interleave its own windows with the child's so machine load hits both.
+Why: PyTorch's CPU speed collapses when its OpenMP threads spin-wait on cores that something else wants
+(TensorFlow's thread pools in the same process, or the other jobs on a shared machine). Measured on the
+2-core machine at load ~4.5, HF `BertModel` (6 layers, H=384) batch 1 x seq 128, p50 over 20 calls:
+alone 256 ms with the default OpenMP wait policy, 70 ms with `OMP_WAIT_POLICY=PASSIVE`; after
+`import tensorflow` 1334 ms (default) vs 68 ms (passive). So a bench that compares against Hugging Face
+starts itself again as a child (`python <script> --peer_child <flags>`) that never imports TensorFlow and
+runs with `OMP_WAIT_POLICY=PASSIVE` (unless the caller's environment sets it), and asks it for one unit of
+work at a time (a timed window, a call, an epoch). Timing is done inside the child, so the pipe round trip
+is not counted, and the parent interleaves its own windows with the child's so machine load hits both.
 
 Protocol: one JSON line per command (`[name, *args]`) on the child's stdin, one JSON line back
 (`{"result": ...}` or `{"error": traceback}`) on a private copy of its stdout; anything the child prints
@@ -24,13 +27,20 @@ from typing import Any, Callable, Mapping, Sequence
 CHILD_FLAG = "--peer_child"
 
 
+def peer_environment() -> dict[str, str]:
+    """This process's environment, plus passive OpenMP waiting for PyTorch unless already chosen."""
+    env = dict(os.environ)
+    env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    return env
+
+
 class PeerProcess:
     """`python <script> --peer_child *args` as a child; `ask()` runs one command there and returns its result."""
 
     def __init__(self, script: str, args: Sequence[str] = ()):
         self.command_line = [sys.executable, os.path.abspath(script), CHILD_FLAG, *args]
         self.process = subprocess.Popen(self.command_line, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                        text=True)
+                                        text=True, env=peer_environment())
 
     def ask(self, command: str, *args: Any) -> Any:
         """Sends `command(*args)` to the child, waits for its answer; a failure there raises here."""
