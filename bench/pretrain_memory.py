@@ -118,7 +118,8 @@ def main(argv):
     saved = plain["step_above_state_mb"] - remat["step_above_state_mb"]
     print(f"rematerialization: step peak {remat['step_peak_mb']:.0f} vs {plain['step_peak_mb']:.0f} MB; the memory "
           f"above weights+optimizer shrinks by {saved:.0f} MB "
-          f"({100 * saved / max(plain['step_above_state_mb'], 1e-9):.0f}%); step time x{remat['step_s'] / plain['step_s']:.2f}")
+          f"({100 * saved / max(plain['step_above_state_mb'], 1e-9):.0f}%); "
+          f"step time x{remat['step_s'] / plain['step_s']:.2f}")
 
 
 if __name__ == "__main__":
