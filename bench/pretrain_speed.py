@@ -7,10 +7,10 @@ batch 32, 20 masked positions, float32 (`--precision=mixed_bfloat16`: ours and k
 with global-norm clipping 1.0, on the same random batch, in one run. Ours runs MLM+NSP through the real
 pre-training loop (`bert_keras.pretraining_loop`: `--steps` optimizer steps per `tf.function` call, XLA
 on). keras-hub runs MLM only (it has no NSP head) through its compiled Keras train function (XLA,
-`steps_per_execution=--steps`, the function `fit` runs). HF runs MLM+NSP in PyTorch eager on CPU (all cores) in a child process
-(`peer_process`, which times its windows itself), driven window by window from here: with TensorFlow loaded
-in the same process PyTorch's CPU step was ~10x slower (measured at batch 4: 1.8 s instead of 0.04 s in
-`optimizer.step` alone).
+`steps_per_execution=--steps`, the function `fit` runs). HF runs MLM+NSP in PyTorch eager on CPU (all
+cores) in a child process (`peer_process`, which times its windows itself), driven window by window from
+here: with TensorFlow loaded in the same process PyTorch's CPU step was ~10x slower (measured at batch 4:
+1.8 s instead of 0.04 s in `optimizer.step` alone).
 
 A window is `--steps` steps. Each side's first window (tracing + XLA compilation) is reported as compile
 time, then `--warmup` untimed windows; then `--repeats` rounds time one window of every side in turn, so
