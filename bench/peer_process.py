@@ -34,6 +34,27 @@ def peer_environment() -> dict[str, str]:
     return env
 
 
+def run_separately(script: str, argv: Sequence[str], flag: str, values: Sequence[str]) -> None:
+    """Runs `python <script> *argv --<flag>=<value>` for each value in turn: each side in its own process.
+
+    For benches whose sides only need to share files (results written per side): the PyTorch side then
+    never runs where TensorFlow was loaded. The last `--<flag>` on a command line wins (argparse, absl).
+    """
+    for value in values:
+        command = [sys.executable, os.path.abspath(script), *argv, f"--{flag}={value}"]
+        code = subprocess.run(command, env=peer_environment()).returncode
+        if code != 0:
+            raise RuntimeError(f"exit code {code}: {' '.join(command)}")
+
+
+def check_not_loaded(modules: Sequence[str] = ("tensorflow",), doing: str = "the PyTorch side") -> None:
+    """Raises if one of `modules` is loaded here: timings of `doing` would not be representative."""
+    loaded = [module for module in modules if module in sys.modules]
+    if loaded:
+        raise RuntimeError(f"{loaded} got imported in the process running {doing}; its timings would not be "
+                           "representative (see bench/peer_process.py)")
+
+
 class PeerProcess:
     """`python <script> --peer_child *args` as a child; `ask()` runs one command there and returns its result."""
 
@@ -91,10 +112,7 @@ def serve(handlers: Mapping[str, Callable[..., Any]], forbidden: Sequence[str] =
             if name not in handlers:
                 raise ValueError(f"unknown command {name!r}; known: {sorted(handlers)}")
             reply = {"result": handlers[name](*args)}
-            loaded = [module for module in forbidden if module in sys.modules]
-            if loaded:
-                raise RuntimeError(f"{loaded} got imported in the peer process (by {name!r}); its timings "
-                                   "would not be representative")
+            check_not_loaded(forbidden, f"peer command {name!r}")
         except Exception:  # noqa: BLE001 - reported to the parent, which raises it
             reply = {"error": traceback.format_exc()}
         channel.write(json.dumps(reply) + "\n")
