@@ -7,8 +7,8 @@ validation set; the best epoch is scored on the test set. Entity F1 is computed 
 of ours) for both sides; ours is also scored by `tasks.conll.evaluate` and the two must agree.
 
 Sides run one after the other (`--sides hf,ours`), each in its own process (the script runs itself once per
-side: PyTorch is much slower in a process where TensorFlow is loaded, see `peer_process`; the HF process also
-gets `OMP_WAIT_POLICY=PASSIVE` unless set), each writing `<output_dir>/<side>.json`; the table printed at the
+side: PyTorch is much slower in a process where TensorFlow is loaded, see `peer_process`; the HF process runs
+with `OMP_WAIT_POLICY=PASSIVE` unless set), each writing `<output_dir>/<side>.json`; the table printed at the
 end reads whatever results exist, so a side run earlier (or in another invocation) is shown too.
 
   OMP_NUM_THREADS=1 nice -n 10 python bench/conll_vs_hf.py --sides hf,ours --epochs 2 > /tmp/conll_bench.log 2>&1 &
@@ -32,7 +32,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 REPO = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from peer_process import check_not_loaded, run_separately  # noqa: E402
+from peer_process import check_not_loaded, passive_openmp, run_separately  # noqa: E402
 from tasks.conll import data as conll_data  # noqa: E402
 
 
@@ -277,6 +277,8 @@ def main():
             splits[split] = splits[split][:args.max_eval_sentences]
     labels = conll_data.label_list()
     side = sides[0]
+    if side == "hf":
+        passive_openmp()
     log(f"=== {side}: {len(splits['train'])} train sentences, settings {vars(args)}")
     result = globals()[f"run_{side}"](args, splits, labels, checkpoint_dir)
     if side == "hf":

@@ -27,6 +27,11 @@ from typing import Any, Callable, Mapping, Sequence
 CHILD_FLAG = "--peer_child"
 
 
+def passive_openmp() -> None:
+    """Passive OpenMP waiting for this process unless already chosen; call before importing torch."""
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
 def peer_environment() -> dict[str, str]:
     """This process's environment, plus passive OpenMP waiting for PyTorch unless already chosen."""
     env = dict(os.environ)

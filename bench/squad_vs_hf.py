@@ -7,6 +7,12 @@ its own simple AdamW loop, HF-style features (`BertTokenizerFast` offsets, `retu
 and HF-style post-processing (the `utils_qa.postprocess_qa_predictions` rules). Both are scored by the
 official-equivalent scorer. Both start from the same head weights; data order and dropout differ.
 
+Each step runs in its own process (`--only=both` runs the script once per `--only=checks|ours|hf`; PyTorch is
+much slower in a process where TensorFlow is loaded, see `peer_process`; HF runs with
+`OMP_WAIT_POLICY=PASSIVE` unless set), merging its results into the
+`--output` JSON; ours stores its initial span head there for the HF side (`--only=hf` alone builds it in
+another process if missing).
+
     nice -n 10 python bench/squad_vs_hf.py --version=1.1 --max_train_questions=3000 > /tmp/squad_bench.log
 
 Also checks, over ALL of the dev file, the gold-answer round trip (every answer recoverable from a window
@@ -33,6 +39,7 @@ import numpy as np  # noqa: E402
 REPO = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from peer_process import check_not_loaded, passive_openmp, run_separately  # noqa: E402
 from tasks.squad import evaluate as squad_evaluate  # noqa: E402
 from tasks.squad.data import SquadExample, read_squad_json  # noqa: E402
 from tasks.squad.features import answer_recovery, convert_examples_to_features  # noqa: E402
@@ -69,19 +76,32 @@ def gold_scores(path: str, version: str) -> dict:
 
 # --- ours ----------------------------------------------------------------------------------------------
 
-def run_ours(args, train, evaluation, model_dir):
+def build_ours(args, train, evaluation, model_dir):
+    """Our task and model before training (seeded: the same head weights every time)."""
     import keras
 
-    from bert_keras.finetuning import FineTuningConfig, fit, load_pretrained
-    from tasks.squad.task import SquadSettings, SquadTask, predict_answers, score
+    from bert_keras.finetuning import load_pretrained
+    from tasks.squad.task import SquadSettings, SquadTask
 
     keras.utils.set_random_seed(args.seed)
     encoder, tokenizer = load_pretrained(args.checkpoint)
     settings = SquadSettings(version=args.version, max_seq_length=args.max_seq_length, doc_stride=args.doc_stride,
                              max_query_length=args.max_query_length, eval_batch_size=args.eval_batch_size)
     task = SquadTask(tokenizer, settings, train_examples=train, eval_examples=evaluation, output_dir=model_dir)
-    model = task.build_model(encoder)
-    head = [w.copy() for w in model.span_logits.get_weights()]
+    return task, task.build_model(encoder), settings
+
+
+def initial_head(model) -> list:
+    """The span head's initial [kernel, bias], JSON-ready: handed to the HF side through the results file."""
+    return [w.tolist() for w in model.span_logits.get_weights()]
+
+
+def run_ours(args, train, evaluation, model_dir):
+    from bert_keras.finetuning import FineTuningConfig, fit
+    from tasks.squad.task import predict_answers, score
+
+    task, model, settings = build_ours(args, train, evaluation, model_dir)
+    head = initial_head(model)
     start = time.time()
     config = FineTuningConfig(model_dir=model_dir, learning_rate=args.learning_rate, num_train_epochs=args.epochs,
                               train_batch_size=args.batch_size, eval_batch_size=args.eval_batch_size,
@@ -165,8 +185,8 @@ def run_hf(args, train, evaluation, head):
     tokenizer = BertTokenizerFast.from_pretrained(args.checkpoint)
     model = BertForQuestionAnswering.from_pretrained(args.checkpoint)
     with torch.no_grad():
-        model.qa_outputs.weight.copy_(torch.from_numpy(head[0].T))
-        model.qa_outputs.bias.copy_(torch.from_numpy(head[1]))
+        model.qa_outputs.weight.copy_(torch.tensor(head[0], dtype=torch.float32).T)
+        model.qa_outputs.bias.copy_(torch.tensor(head[1], dtype=torch.float32))
     start = time.time()
     enc, _, starts, ends, _ = hf_features(tokenizer, [e for e in train if e.is_impossible or e.train_answer],
                                           args, training=True)
@@ -247,7 +267,9 @@ def main():
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--only", choices=["ours", "hf", "both", "checks"], default="both")
+    parser.add_argument("--only", choices=["ours", "hf", "both", "checks", "head"], default="both",
+                        help="both = checks, ours, hf, each in its own process; head (internal): only store our "
+                             "initial span head for the HF side")
     parser.add_argument("--output", default=None, help="JSON results file (default /tmp/squad_vs_hf_<version>.json)")
     args = parser.parse_args()
     if args.checkpoint is None:
@@ -257,50 +279,66 @@ def main():
     if args.split_article is None:
         args.split_article = 40 if args.version == "1.1" else 29
     output = args.output or f"/tmp/squad_vs_hf_{args.version}.json"
+    if args.only == "both":  # each step in its own process: PyTorch is much slower where TensorFlow is loaded
+        if os.path.exists(output):
+            os.remove(output)  # a fresh run; the steps below merge their results into this file
+        run_separately(__file__, sys.argv[1:], "only", ["checks", "ours", "hf"])
+        summarize(load_results(output, args))
+        return
     path = os.path.join(args.data_dir, "squad", f"dev-v{args.version}.json")
     examples, report = read_squad_json(path)
     train, evaluation, titles = split_by_article(examples, args.split_article)
     train, evaluation = train[:args.max_train_questions], evaluation[:args.max_eval_questions]
-    results = {"settings": vars(args), "train_articles": titles[:args.split_article],
-               "eval_articles": sorted({e.title for e in evaluation}), "train_questions": len(train),
-               "eval_questions": len(evaluation), "mismatched_answers": len(report.mismatched_answers)}
+    results = load_results(output, args)
+    results.update({"settings": vars(args), "train_articles": titles[:args.split_article],
+                    "eval_articles": sorted({e.title for e in evaluation}), "train_questions": len(train),
+                    "eval_questions": len(evaluation), "mismatched_answers": len(report.mismatched_answers)})
     assert not set(results["train_articles"]) & set(results["eval_articles"])
 
     def save():
         with open(output, "w", encoding="utf-8") as f:
             json.dump(results, f, indent=1)
 
-    if args.only in ("both", "checks"):
+    if args.only == "checks":
         from bert_keras.finetuning import load_pretrained
 
         _, tokenizer = load_pretrained(args.checkpoint)
         results["gold_scores_full_dev"] = gold_scores(path, args.version)
         results["round_trip_full_dev_384_128"] = round_trip(examples, tokenizer, 384, 128, 64)
         print("checks:", results["gold_scores_full_dev"], results["round_trip_full_dev_384_128"], flush=True)
-        save()
-    head = None
-    if args.only in ("both", "ours"):
-        results["ours"], head = run_ours(args, train, evaluation, f"/tmp/squad_bench_ours_{args.version}")
+    elif args.only == "head":
+        results["initial_head"] = initial_head(build_ours(args, train, evaluation, None)[1])
+    elif args.only == "ours":
+        results["ours"], results["initial_head"] = run_ours(args, train, evaluation,
+                                                            f"/tmp/squad_bench_ours_{args.version}")
         print("ours:", results["ours"], flush=True)
-        save()
-    if args.only in ("both", "hf"):
-        if head is None:
-            import keras
-
-            from bert_keras import BertEncoder, BertConfig
-            from tasks.squad.model import SquadModel
-
-            keras.utils.set_random_seed(args.seed)
-            config = BertConfig.from_json_file(os.path.join(args.checkpoint, "config.json"))
-            model = SquadModel(BertEncoder(config))
-            model.build()
-            head = model.span_logits.get_weights()
-        results["hf"] = run_hf(args, train, evaluation, head)
+    else:
+        passive_openmp()
+        if "initial_head" not in results:  # ours not run with these settings: build its head elsewhere
+            run_separately(__file__, sys.argv[1:], "only", ["head"])
+            results["initial_head"] = load_results(output, args)["initial_head"]
+        results["hf"] = run_hf(args, train, evaluation, results["initial_head"])
+        check_not_loaded()
         print("hf:", results["hf"], flush=True)
-        save()
+    save()
+    summarize(results)
+
+
+def load_results(output: str, args) -> dict:
+    """The results file's contents if it was written with the same settings (other steps' results), else {}."""
+    if not os.path.exists(output):
+        return {}
+    with open(output, encoding="utf-8") as f:
+        results = json.load(f)
+    same = lambda settings: {k: v for k, v in settings.items() if k != "only"}  # noqa: E731
+    return results if same(results.get("settings", {})) == same(vars(args)) else {}
+
+
+def summarize(results: dict) -> None:
     for side in ("ours", "hf"):
         if side in results:
-            keys = ("exact_match", "f1") if args.version == "1.1" else ("exact", "f1", "best_exact", "best_f1")
+            version = results["settings"]["version"]
+            keys = ("exact_match", "f1") if version == "1.1" else ("exact", "f1", "best_exact", "best_f1")
             print(side, {k: round(results[side][k], 2) for k in keys if k in results[side]},
                   f"{results[side]['seconds']:.0f}s")
 
