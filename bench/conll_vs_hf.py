@@ -160,7 +160,6 @@ def run_ours(args, splits, labels, checkpoint_dir) -> dict:
     tf.config.threading.set_intra_op_parallelism_threads(args.threads)
     tf.config.threading.set_inter_op_parallelism_threads(args.threads)
     from bert_keras.finetuning import FineTuningConfig, fit, load_pretrained
-    from tasks.conll import evaluate
     from tasks.conll.task import ConllTask
 
     class Progress(keras.callbacks.Callback):

@@ -136,9 +136,9 @@ def main(argv):
         hf_out = hf.ask("probe", len(probe))
         assert (ours_out["input_word_ids"].numpy() == np.array(hf_out["input_ids"])).all(), "tokenization differs"
         diff = np.abs(ours_out["pooled_output"].numpy() - np.array(hf_out["pooled_output"])).max()
+        tf_threads = tf.config.threading.get_intra_op_parallelism_threads() or "default"
         print(f"pooled_output max |ours - HF| = {diff:.2e}; torch threads {hf_out['threads']} (HF in its own "
-              f"process, OMP_WAIT_POLICY={hf_out['omp_wait_policy']}), TF intra-op threads {tf.config.threading.get_intra_op_parallelism_threads() or 'default'}",
-              flush=True)
+              f"process, OMP_WAIT_POLICY={hf_out['omp_wait_policy']}), TF intra-op threads {tf_threads}", flush=True)
 
         def measure(size: int, rounds: int) -> dict[str, list[float]]:
             groups = text_groups(texts, size, rounds)
