@@ -341,8 +341,8 @@ def test_held_out_evaluation_matches_numpy_on_the_same_batches(tmp_path, absl_cl
     from the model's logits on the very batches it evaluated."""
     pretrain = absl_cli("bert_keras.pretrain")
     pretrain.FLAGS.unparse_flags()
-    pretrain.FLAGS(["pretrain"] + _args(tmp_path, _config_file(tmp_path), eval_input_file=os.path.join(DATA, "eval.txt"),
-                                        max_eval_steps=3, eval_batch_size=4))
+    pretrain.FLAGS(["pretrain"] + _args(tmp_path, _config_file(tmp_path), max_eval_steps=3, eval_batch_size=4,
+                                        eval_input_file=os.path.join(DATA, "eval.txt")))
     from bert_keras.config import BertConfig
 
     strategy = tf.distribute.OneDeviceStrategy("/cpu:0")
