@@ -11,9 +11,12 @@ import glob
 import logging
 import os
 from dataclasses import dataclass, field
-from typing import Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Iterable, Iterator, Sequence
 
 import tensorflow as tf
+
+if TYPE_CHECKING:
+    from bert_keras.tokenizer import BertTokenizer
 
 _LOG = logging.getLogger(__name__)
 
@@ -173,7 +176,7 @@ def _clean_lines(lines: tf.Tensor) -> tf.Tensor:
 
 def document_dataset(
     files: Sequence[str],
-    tokenizer,
+    tokenizer: BertTokenizer,
     *,
     whole_word_mask: bool = False,
     shuffle_files: bool = True,

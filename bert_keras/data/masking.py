@@ -10,12 +10,15 @@ Random replacement tokens are drawn uniformly from the vocabulary minus the spec
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import tensorflow as tf
 
+if TYPE_CHECKING:
+    from bert_keras.tokenizer import BertTokenizer
 
-def special_token_ids(tokenizer) -> list[int]:
+
+def special_token_ids(tokenizer: BertTokenizer) -> list[int]:
     """Ids never drawn as random replacements (read from the tokenizer, never hard-coded)."""
     return [tokenizer.pad_id, tokenizer.unk_id, tokenizer.cls_id, tokenizer.sep_id, tokenizer.mask_id]
 

@@ -9,13 +9,16 @@ Pure TF ops end to end (no py_function / from_generator), so:
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import tensorflow as tf
 
 from bert_keras.data import documents as documents_lib
 from bert_keras.data import instances as instances_lib
 from bert_keras.data.masking import mask_batch, special_token_ids
+
+if TYPE_CHECKING:
+    from bert_keras.tokenizer import BertTokenizer
 
 # What `instance_dataset` can yield per instance (see `instances.build_instances`).
 INSTANCE_FEATURES = ("input_ids", "segment_ids", "input_mask", "maskable", "word_starts", "next_sentence_labels",
@@ -24,7 +27,7 @@ INSTANCE_FEATURES = ("input_ids", "segment_ids", "input_mask", "maskable", "word
 
 def instance_dataset(
     input_files: str | Sequence[str],
-    tokenizer,
+    tokenizer: BertTokenizer,
     *,
     seq_length: int,
     short_seq_prob: float = 0.1,
@@ -93,7 +96,7 @@ def instance_dataset(
 
 def pretraining_dataset(
     input_files: str | Sequence[str],
-    tokenizer,
+    tokenizer: BertTokenizer,
     *,
     seq_length: int,
     max_predictions_per_seq: int,
@@ -164,7 +167,7 @@ def pretraining_dataset(
 
 def masked_batches(
     instances: tf.data.Dataset,
-    tokenizer,
+    tokenizer: BertTokenizer,
     *,
     batch_size: int,
     drop_remainder: bool,

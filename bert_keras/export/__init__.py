@@ -21,17 +21,18 @@ from bert_keras.export.ner import NerServing
 from bert_keras.export.pretraining import PretrainingServing
 from bert_keras.export.serving import ServingModule, next_version, save_versioned
 from bert_keras.export.squad import SquadServing
+from bert_keras.tokenizer import BertTokenizer
 
 DEFAULT_SEQ_LENGTH = 128
 
 
-def export_encoder(encoder: keras.Model, tokenizer, export_dir: str | os.PathLike, *,
+def export_encoder(encoder: keras.Model, tokenizer: BertTokenizer, export_dir: str | os.PathLike, *,
                    seq_length: int = DEFAULT_SEQ_LENGTH, version: int | None = None) -> str:
     """Writes a TF-Hub-style encoder (text or token ids in; pooled/sequence outputs) to export_dir/<version>."""
     return save_versioned(EncoderServing(encoder, tokenizer, seq_length), export_dir, version)
 
 
-def export_classifier(model: keras.Model, tokenizer, export_dir: str | os.PathLike, *,
+def export_classifier(model: keras.Model, tokenizer: BertTokenizer, export_dir: str | os.PathLike, *,
                       seq_length: int = DEFAULT_SEQ_LENGTH, label_names: Sequence[str] | None = None,
                       num_text_fields: int = 1, version: int | None = None) -> str:
     """GLUE-style classifier/regressor (`tasks.glue.model.GlueClassifier`): text in, labels or score out."""
@@ -40,7 +41,7 @@ def export_classifier(model: keras.Model, tokenizer, export_dir: str | os.PathLi
     return save_versioned(module, export_dir, version)
 
 
-def export_pretraining(model: keras.Model, tokenizer, export_dir: str | os.PathLike, *,
+def export_pretraining(model: keras.Model, tokenizer: BertTokenizer, export_dir: str | os.PathLike, *,
                        seq_length: int = DEFAULT_SEQ_LENGTH, top_k: int = 5, max_masks: int = 20,
                        version: int | None = None) -> str:
     """`BertPretrainingModel`: text with [MASK]s in, top-k words per mask and NSP probability out."""
@@ -48,7 +49,7 @@ def export_pretraining(model: keras.Model, tokenizer, export_dir: str | os.PathL
     return save_versioned(module, export_dir, version)
 
 
-def export_squad(model: keras.Model, tokenizer, export_dir: str | os.PathLike, *, seq_length: int = 384,
+def export_squad(model: keras.Model, tokenizer: BertTokenizer, export_dir: str | os.PathLike, *, seq_length: int = 384,
                  max_query_length: int = 64, doc_stride: int = 128, max_answer_length: int = 30,
                  n_best_size: int = 20, null_score_diff_threshold: float | None = None,
                  version: int | None = None) -> str:
@@ -60,7 +61,7 @@ def export_squad(model: keras.Model, tokenizer, export_dir: str | os.PathLike, *
     return save_versioned(module, export_dir, version)
 
 
-def export_ner(model: keras.Model, tokenizer, export_dir: str | os.PathLike, *,
+def export_ner(model: keras.Model, tokenizer: BertTokenizer, export_dir: str | os.PathLike, *,
                seq_length: int = DEFAULT_SEQ_LENGTH, labels: Sequence[str] | None = None, window_context: int = 32,
                version: int | None = None) -> str:
     """`tasks.conll.model.TokenClassifier`: text or pre-split words in, typed entity spans out."""

@@ -9,13 +9,18 @@ Flag files (`--flagfile=configs/glue/mrpc.flags`) work as in any absl program.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from absl import flags
 
 from bert_keras.finetuning.pretrained import load_pretrained
 from bert_keras.finetuning.task import FineTuningTask
 from bert_keras.finetuning.trainer import FineTuningConfig, run
+
+if TYPE_CHECKING:
+    import keras
+
+    from bert_keras.tokenizer import BertTokenizer
 
 
 def define_flags(*, max_seq_length: int = 128, learning_rate: float = 2e-5, num_train_epochs: int = 3,
@@ -58,14 +63,14 @@ def config_from_flags(values: flags.FlagValues = flags.FLAGS) -> FineTuningConfi
         seed=values.seed, steps_per_execution=values.steps_per_execution)
 
 
-def pretrained_from_flags(values: flags.FlagValues = flags.FLAGS):
+def pretrained_from_flags(values: flags.FlagValues = flags.FLAGS) -> tuple[keras.Model, BertTokenizer]:
     """(encoder, tokenizer) from --init_checkpoint or --preset, --vocab_file, --lower_case."""
     lower_case = {"auto": None, "true": True, "false": False}[values.lower_case]
     return load_pretrained(values.init_checkpoint, preset=values.preset, vocab_file=values.vocab_file,
                            lower_case=lower_case)
 
 
-def run_from_flags(task: FineTuningTask, encoder, config: FineTuningConfig,
+def run_from_flags(task: FineTuningTask, encoder: keras.Model, config: FineTuningConfig,
                    values: flags.FlagValues = flags.FLAGS) -> dict[str, Any]:
     """`trainer.run` as the flags ask; prints and returns its report (without the per-epoch history)."""
     report = run(task, encoder, config, do_train=values.do_train, do_eval=values.do_eval,

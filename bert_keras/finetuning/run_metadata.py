@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from bert_keras.finetuning.task import FineTuningTask
 
 METADATA_FILE = "run_metadata.json"
 VOCAB_FILE = "vocab.txt"
@@ -19,7 +22,7 @@ TASK_FAMILIES = ("glue", "squad", "ner")
 _REQUIRED = {"task_family": str, "task": str, "max_seq_length": int, "lower_case": bool}
 
 
-def write_run_metadata(task, export_dir: str) -> list[str]:
+def write_run_metadata(task: FineTuningTask, export_dir: str) -> list[str]:
     """Writes `vocab.txt` (the task tokenizer's vocab) and `run_metadata.json` into `export_dir`."""
     tokenizer = task.tokenizer
     metadata = {"lower_case": tokenizer.lower_case, **task.export_metadata()}

@@ -20,7 +20,7 @@ class EncoderTaskModel(keras.Model):
         super().__init__(**kwargs)
         self.encoder = encoder
 
-    def build(self, input_shape=None):
+    def build(self, input_shape: Any = None) -> None:
         if not self.encoder.built:
             self.encoder.build()
         self.built = True
@@ -31,7 +31,7 @@ class EncoderTaskModel(keras.Model):
         return config
 
     @classmethod
-    def from_config(cls, config: dict[str, Any]):
+    def from_config(cls, config: dict[str, Any]) -> "EncoderTaskModel":
         config = dict(config)
         config["encoder"] = keras.saving.deserialize_keras_object(config["encoder"])
         return cls(**config)
@@ -57,11 +57,11 @@ class DenseHeadModel(EncoderTaskModel):
             units, name="classifier",
             kernel_initializer=keras.initializers.TruncatedNormal(stddev=config.initializer_range))
 
-    def build(self, input_shape=None):
+    def build(self, input_shape: Any = None) -> None:
         super().build(input_shape)
         self.classifier.build((None, self.encoder.config.hidden_size))
 
-    def logits(self, inputs: dict[str, tf.Tensor], training=None) -> tf.Tensor:
+    def logits(self, inputs: dict[str, tf.Tensor], training: bool | None = None) -> tf.Tensor:
         features = self.encoder(inputs, training=training)[self.encoder_output]
         return self.classifier(self.dropout(features, training=training))
 

@@ -30,7 +30,7 @@ class TokenClassifier(DenseHeadModel):
         self.num_labels = num_labels
         self.labels = list(labels) if labels is not None else None  # id -> tag, kept for serving
 
-    def call(self, inputs: dict[str, tf.Tensor], training=None) -> tf.Tensor:
+    def call(self, inputs: dict[str, tf.Tensor], training: bool | None = None) -> tf.Tensor:
         return self.logits(inputs, training=training)
 
     def get_config(self) -> dict[str, Any]:

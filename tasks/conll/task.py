@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from bert_keras.finetuning import FineTuningTask, predict_outputs
 from tasks.conll import data, evaluate, features
@@ -66,7 +67,7 @@ class ConllTask(FineTuningTask):
         return self._windows[split]
 
     # --- FineTuningTask ---------------------------------------------------------------------------
-    def train_dataset(self, batch_size: int, seed: int = 0):
+    def train_dataset(self, batch_size: int, seed: int = 0) -> tuple[tf.data.Dataset, int]:
         windows = self.windows("train")
         return features.to_dataset(windows, batch_size, with_labels=True, shuffle_seed=seed,
                                    pad_id=self.tokenizer.pad_id), len(windows)
@@ -76,7 +77,7 @@ class ConllTask(FineTuningTask):
         model.build()
         return model
 
-    def loss(self):
+    def loss(self) -> keras.losses.Loss:
         # Averaged over the weighted (first-piece) positions only, like PyTorch's ignore_index=-100.
         return keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction="mean_with_sample_weight")
 

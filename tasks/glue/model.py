@@ -25,7 +25,7 @@ class GlueClassifier(DenseHeadModel):
         super().__init__(encoder, num_classes, dropout_rate, **kwargs)
         self.num_classes = num_classes
 
-    def call(self, inputs: dict[str, tf.Tensor], training=None) -> tf.Tensor:
+    def call(self, inputs: dict[str, tf.Tensor], training: bool | None = None) -> tf.Tensor:
         logits = self.logits(inputs, training=training)
         return logits[:, 0] if self.num_classes == 1 else logits
 

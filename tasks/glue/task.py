@@ -52,13 +52,14 @@ class GlueTask(FineTuningTask):
                                               self.skip_malformed_rows)
         return self._examples[split]
 
-    def dataset(self, split: str, batch_size: int, *, with_labels: bool = True, shuffle_seed: int | None = None):
+    def dataset(self, split: str, batch_size: int, *, with_labels: bool = True,
+                shuffle_seed: int | None = None) -> tf.data.Dataset:
         return make_dataset(self.examples(split), self.tokenizer, self.packer, batch_size,
                             with_labels=with_labels, shuffle_seed=shuffle_seed,
                             pad_to_multiple=self.pad_to_multiple)
 
     # --- FineTuningTask ---------------------------------------------------------------------------
-    def train_dataset(self, batch_size: int, seed: int = 0):
+    def train_dataset(self, batch_size: int, seed: int = 0) -> tuple[tf.data.Dataset, int]:
         return self.dataset("train", batch_size, shuffle_seed=seed), len(self.examples("train"))
 
     def build_model(self, encoder: keras.Model) -> GlueClassifier:
@@ -66,12 +67,12 @@ class GlueTask(FineTuningTask):
         model.build()
         return model
 
-    def loss(self):
+    def loss(self) -> keras.losses.Loss:
         if self.spec.is_regression:
             return keras.losses.MeanSquaredError()
         return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
-    def compile_metrics(self):
+    def compile_metrics(self) -> list[keras.metrics.Metric] | None:
         return None if self.spec.is_regression else [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
 
     def export_metadata(self) -> dict:

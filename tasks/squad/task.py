@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-from typing import Sequence
+from typing import Callable, Sequence
 
 import keras
 import tensorflow as tf
@@ -120,7 +120,7 @@ class SquadTask(FineTuningTask):
         model.build()
         return model
 
-    def loss(self):
+    def loss(self) -> dict[str, Callable[[tf.Tensor, tf.Tensor], tf.Tensor]]:
         return {"start_logits": span_loss, "end_logits": span_loss}
 
     def evaluate(self, model: keras.Model, split: str | None = None) -> dict[str, float]:
