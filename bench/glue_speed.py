@@ -16,14 +16,13 @@ import argparse
 import os
 import statistics
 import sys
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy as np  # noqa: E402
-from peer_process import CHILD_FLAG, PeerProcess, serve  # noqa: E402
+from peer_process import CHILD_FLAG, PeerProcess, serve, timed  # noqa: E402
 
 
 def batch(args, vocab_size):
@@ -31,12 +30,6 @@ def batch(args, vocab_size):
     ids = rng.integers(1000, vocab_size, (args.batch_size, args.seq_length)).astype(np.int32)
     ids[:, 0] = 101
     return ids, rng.integers(0, 2, args.batch_size).astype(np.int32)
-
-
-def timed(fn) -> float:
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
 
 
 def ours_step(args, checkpoint):

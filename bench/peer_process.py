@@ -21,10 +21,18 @@ import json
 import os
 import subprocess
 import sys
+import time
 import traceback
 from typing import Any, Callable, Mapping, Sequence
 
 CHILD_FLAG = "--peer_child"
+
+
+def timed(fn: Callable[[], Any]) -> float:
+    """Seconds one call of `fn` takes; both sides time their own work with it (no pipe time counted)."""
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
 
 
 def passive_openmp() -> None:

@@ -15,8 +15,8 @@ here: with TensorFlow loaded in the same process PyTorch's CPU step was ~10x slo
 A window is `--steps` steps. Each side's first window (tracing + XLA compilation) is reported as compile
 time, then `--warmup` untimed windows; then `--repeats` rounds time one window of every side in turn, so
 all sides see the same machine load. Reported: median sequences/s over the timed windows (and min/max),
-ratios, and achieved model FLOP/s as a share of a 2048x2048 float32 matmul's FLOP/s measured in the same
-process (TF with XLA, and PyTorch).
+ratios, and achieved model FLOP/s as a share of a 2048x2048 float32 matmul's FLOP/s measured in the side's
+own process (TF with XLA here, PyTorch in the child).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app, flags  # noqa: E402
-from peer_process import PeerProcess, serve  # noqa: E402
+from peer_process import PeerProcess, serve, timed  # noqa: E402
 
 flags.DEFINE_integer("steps", 3, "Optimizer steps per timed window (ours: per tf.function call).")
 flags.DEFINE_integer("repeats", 5, "Timed windows per side; the median is reported.")
@@ -197,12 +197,6 @@ def serve_hf() -> None:
         return compile_seconds
 
     serve({"peak": matmul_flops_torch, "prepare": prepare_hf, "window": lambda: timed(state["window"])})
-
-
-def timed(fn) -> float:
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
 
 
 def main(argv):

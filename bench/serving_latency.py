@@ -19,14 +19,13 @@ import json
 import os
 import sys
 import tempfile
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import numpy as np  # noqa: E402
 from absl import app, flags  # noqa: E402
-from peer_process import PeerProcess, serve  # noqa: E402
+from peer_process import PeerProcess, serve, timed  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FLAGS = flags.FLAGS
@@ -52,12 +51,6 @@ def load_texts(data_dir: str, seq_length: int, count: int) -> list[str]:
     if len(texts) < count:
         raise ValueError(f"only {len(texts)} SQuAD contexts are long enough; need {count}")
     return texts[:count]
-
-
-def timed(fn) -> float:
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
 
 
 def text_groups(texts: list[str], size: int, rounds: int) -> list[list[str]]:
