@@ -364,7 +364,7 @@ def test_error_missing_and_unexpected_variables(tiny_google, tmp_path):
     assert "missing variables: bert/encoder/layer_0/attention/self/key/bias" in message
 
 
-def test_error_shape_mismatch_names_variable_and_both_shapes(tiny_google, tmp_path):
+def test_error_shape_mismatch_names_variable_and_both_shapes(tiny_google):
     directory, _ = tiny_google
     shutil.copytree(directory, directory.parent / "ok")
     TINY.replace(intermediate_size=20).to_json_file(directory / "bert_config.json", "google")
