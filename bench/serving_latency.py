@@ -2,9 +2,9 @@
 
 Both sides get the same SQuAD dev contexts, truncated/padded to --seq_length, and are measured two ways:
 raw text in (ours: the in-graph tokenizer of `serving_default`; HF: its fast tokenizer, inside the timing)
-and token ids in (ours: the `token_ids` signature; HF: pre-computed `input_ids`). Calls alternate between
-the two sides round by round, so machine load hits both alike. Prints p50/p99 latency at batch 1 and
-median throughput at --batch_size, with ours/HF ratios (>1 = ours faster).
+and token ids in (ours: the `token_ids` signature; HF: pre-computed `input_ids`). The sides take turns of
+--block_calls calls, so machine load hits both alike. Prints p50/p99 latency at batch 1 and median
+throughput at --batch_size, with ours/HF ratios (>1 = ours faster).
 
 HF runs in a child process that never imports TensorFlow, with passive OpenMP waiting (`peer_process`:
 otherwise PyTorch's CPU speed collapses under contention), and times each call itself, so the pipe round
@@ -39,6 +39,9 @@ flags.DEFINE_integer("batch_size", 32, "Batch size of the throughput measurement
 flags.DEFINE_integer("latency_rounds", 200, "Batch-1 calls per side and input form.")
 flags.DEFINE_integer("throughput_rounds", 20, "Batch calls per side and input form.")
 flags.DEFINE_integer("warmup", 5, "Untimed calls per side before measuring.")
+flags.DEFINE_integer("block_calls", 10, "Calls per side per turn: the sides take turns in blocks of this many "
+                     "calls (each block after one untimed call), so a side's idle threads (e.g. PyTorch's "
+                     "OpenMP spin-waiting under OMP_WAIT_POLICY=ACTIVE) cost the other side at most that call.")
 flags.DEFINE_bool("peer_child", False, "Internal: serve the HF side to the parent process (bench/peer_process.py).")
 
 
@@ -148,12 +151,15 @@ def main(argv):
                 for i in range(FLAGS.warmup):
                     fn(i % rounds)
             times = {name: [] for name in calls}
-            for i in range(rounds):
-                for name, fn in (calls.items() if i % 2 else reversed(list(calls.items()))):
-                    times[name].append(fn(i))
+            block = FLAGS.block_calls
+            for turn, first in enumerate(range(0, rounds, block)):
+                for name, fn in (calls.items() if turn % 2 else reversed(list(calls.items()))):
+                    fn(first)  # untimed: the other side just ran
+                    times[name].extend(fn(i) for i in range(first, min(first + block, rounds)))
             return times
 
-        print(f"\nlatency, batch 1 x seq {seq} ({FLAGS.latency_rounds} calls each, interleaved)")
+        print(f"\nlatency, batch 1 x seq {seq} ({FLAGS.latency_rounds} calls each, sides in turns of "
+              f"{FLAGS.block_calls})")
         lat = measure(1, FLAGS.latency_rounds)
         for form in ("text", "ids"):
             ours, hf_ms = np.array(lat[f"ours {form}"]) * 1e3, np.array(lat[f"HF {form}"]) * 1e3
@@ -162,7 +168,8 @@ def main(argv):
             print(f"  {form:>4} in: ours p50 {o50:7.2f} ms  p99 {o99:7.2f} ms | HF p50 {h50:7.2f} ms  p99 {h99:7.2f} "
                   f"ms | HF/ours p50 {h50 / o50:.2f}x  p99 {h99 / o99:.2f}x")
 
-        print(f"\nthroughput, batch {batch} x seq {seq} ({FLAGS.throughput_rounds} calls each, interleaved)")
+        print(f"\nthroughput, batch {batch} x seq {seq} ({FLAGS.throughput_rounds} calls each, sides in turns of "
+              f"{FLAGS.block_calls})")
         thr = measure(batch, FLAGS.throughput_rounds)
         for form in ("text", "ids"):
             ours = batch / np.median(thr[f"ours {form}"])
