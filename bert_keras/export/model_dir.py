@@ -18,6 +18,7 @@ from typing import Any
 
 import keras
 
+from bert_keras.checkpoints.checkpoint import VOCAB_FILE
 from bert_keras.checkpoints.native import CONFIG_FILE
 from bert_keras.export.serving import ServingModule
 
@@ -28,7 +29,7 @@ SQUAD_SETTINGS = ("max_query_length", "doc_stride", "max_answer_length", "n_best
 def _tokenizer(model_dir: str, vocab_file: str | None, lower_case: bool | None):
     from bert_keras.tokenizer import BertTokenizer
 
-    vocab_file = vocab_file or os.path.join(model_dir, "vocab.txt")
+    vocab_file = vocab_file or os.path.join(model_dir, VOCAB_FILE)
     if not os.path.isfile(vocab_file):
         raise FileNotFoundError(f"{model_dir}: no vocab.txt beside the model; pass vocab_file (--vocab_file)")
     return BertTokenizer(vocab_file, lower_case=True if lower_case is None else lower_case)

@@ -13,11 +13,13 @@ import json
 import os
 from typing import TYPE_CHECKING, Any
 
+from bert_keras.checkpoints.checkpoint import VOCAB_FILE
+from bert_keras.vocab import write_vocab
+
 if TYPE_CHECKING:
     from bert_keras.finetuning.task import FineTuningTask
 
 METADATA_FILE = "run_metadata.json"
-VOCAB_FILE = "vocab.txt"
 TASK_FAMILIES = ("glue", "squad", "ner")
 _REQUIRED = {"task_family": str, "task": str, "max_seq_length": int, "lower_case": bool}
 
@@ -29,8 +31,7 @@ def write_run_metadata(task: FineTuningTask, export_dir: str) -> list[str]:
     _check(metadata, f"{type(task).__name__}.export_metadata()")
     os.makedirs(export_dir, exist_ok=True)
     vocab_path = os.path.join(export_dir, VOCAB_FILE)
-    with open(vocab_path, "w", encoding="utf-8") as f:
-        f.write("".join(token + "\n" for token in tokenizer.vocab))
+    write_vocab(tokenizer.vocab, vocab_path)
     metadata_path = os.path.join(export_dir, METADATA_FILE)
     with open(metadata_path, "w", encoding="utf-8") as f:
         json.dump(metadata, f, indent=1)
