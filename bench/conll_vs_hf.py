@@ -34,6 +34,7 @@ REPO = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from peer_process import check_not_loaded, passive_openmp, run_separately  # noqa: E402
+from hf_optimizer import adamw  # noqa: E402
 from tasks.conll import data as conll_data  # noqa: E402
 
 
@@ -93,10 +94,7 @@ def run_hf(args, splits, labels, checkpoint_dir) -> dict:
     train = encode(splits["train"])
     steps = args.epochs * ((len(train) + args.batch_size - 1) // args.batch_size)
     warmup = int(args.warmup_proportion * steps)
-    no_decay = [p for n, p in model.named_parameters() if "LayerNorm" in n or n.endswith("bias")]
-    decay = [p for n, p in model.named_parameters() if not ("LayerNorm" in n or n.endswith("bias"))]
-    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": args.weight_decay},
-                                   {"params": no_decay, "weight_decay": 0.0}], lr=args.learning_rate, eps=1e-6)
+    optimizer = adamw(model, args.learning_rate, args.weight_decay)
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: s / max(1, warmup) if s < warmup else max(0.0, (steps - s) / max(1, steps - warmup)))
 

@@ -33,6 +33,7 @@ sys.path.insert(0, REPO)
 
 import numpy as np  # noqa: E402
 from peer_process import CHILD_FLAG, PeerProcess, serve  # noqa: E402
+from hf_optimizer import adamw  # noqa: E402
 
 
 def parse_args():
@@ -109,12 +110,7 @@ def hf_epochs(args, checkpoint, name: str, num_classes: int, is_regression: bool
                             padding="longest", return_tensors="pt")
             yield enc, idx
 
-    no_decay = ("bias", "LayerNorm.weight")
-    groups = [{"params": [p for n, p in model.named_parameters() if not any(k in n for k in no_decay)],
-               "weight_decay": 0.01},
-              {"params": [p for n, p in model.named_parameters() if any(k in n for k in no_decay)],
-               "weight_decay": 0.0}]
-    optimizer = torch.optim.AdamW(groups, lr=args.learning_rate, eps=1e-6)
+    optimizer = adamw(model, args.learning_rate)
     num_train = len(train["text_a"])
     steps_per_epoch = math.ceil(num_train / args.batch_size)
     total = steps_per_epoch * args.epochs

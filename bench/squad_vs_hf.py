@@ -40,6 +40,7 @@ REPO = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from peer_process import check_not_loaded, passive_openmp, run_separately  # noqa: E402
+from hf_optimizer import adamw  # noqa: E402
 from tasks.squad import evaluate as squad_evaluate  # noqa: E402
 from tasks.squad.data import SquadExample, read_squad_json  # noqa: E402
 from tasks.squad.features import answer_recovery, convert_examples_to_features  # noqa: E402
@@ -196,12 +197,7 @@ def run_hf(args, train, evaluation, head):
     starts, ends = torch.tensor(starts), torch.tensor(ends)
     n = len(ids)
     steps = math.ceil(n / args.batch_size) * args.epochs
-    no_decay = ("bias", "LayerNorm.weight")
-    groups = [{"params": [p for k, p in model.named_parameters() if not any(x in k for x in no_decay)],
-               "weight_decay": 0.01},
-              {"params": [p for k, p in model.named_parameters() if any(x in k for x in no_decay)],
-               "weight_decay": 0.0}]
-    optimizer = torch.optim.AdamW(groups, lr=args.learning_rate, eps=1e-6)
+    optimizer = adamw(model, args.learning_rate)
     schedule = get_linear_schedule_with_warmup(optimizer, int(args.warmup_proportion * steps), steps)
     generator = torch.Generator().manual_seed(args.seed)
     model.train()
