@@ -5,9 +5,11 @@
 All three train BERT-mini (4 layers, hidden 256, 4 heads, FFN 1024, vocab 30522, dropout 0.1) at seq 128,
 batch 32, 20 masked positions, float32 (`--precision=mixed_bfloat16`: ours and keras-hub in bfloat16), AdamW
 with global-norm clipping 1.0, on the same random batch, in one run. Ours runs MLM+NSP through the real
-pre-training loop (`bert_keras.pretraining_loop`: `--steps` optimizer steps per `tf.function` call, XLA
-on). keras-hub runs MLM only (it has no NSP head) through its compiled Keras train function (XLA,
-`steps_per_execution=--steps`, the function `fit` runs). HF runs MLM+NSP in PyTorch eager on CPU (all
+pre-training loop (`bert_keras.pretraining_loop`: `--steps` optimizer steps per `tf.function` call; XLA
+per `--ours_jit`, off by default because TF's own CPU kernels measured faster here). keras-hub runs MLM
+only (it has no NSP head) through its compiled Keras train function (`steps_per_execution=--steps`, the
+function `fit` runs), twice: with XLA (side `keras_hub`, the issue's peer) and without (side
+`keras_hub_nojit`, its faster mode on this CPU). HF runs MLM+NSP in PyTorch eager on CPU (all
 cores) in a child process (`peer_process`, which times its windows itself), driven window by window from
 here: with TensorFlow loaded in the same process PyTorch's CPU step was ~10x slower (measured at batch 4:
 1.8 s instead of 0.04 s in `optimizer.step` alone).
@@ -36,7 +38,8 @@ flags.DEFINE_integer("warmup", 1, "Untimed windows after the compiling first cal
 flags.DEFINE_integer("batch_size", 32, "Sequences per step.")
 flags.DEFINE_integer("seq_length", 128, "Tokens per sequence.")
 flags.DEFINE_integer("predictions", 20, "Masked positions per sequence.")
-flags.DEFINE_list("sides", ["ours", "keras_hub", "hf"], "Which implementations to run.")
+flags.DEFINE_list("sides", ["ours", "keras_hub", "keras_hub_nojit", "hf"], "Which implementations to run.")
+flags.DEFINE_bool("ours_jit", False, "XLA-compile our train step (keras_hub always runs with and without).")
 flags.DEFINE_bool("peer_child", False, "Internal: serve the HF side to the parent process (bench/peer_process.py).")
 flags.DEFINE_enum("precision", "float32", ["float32", "mixed_bfloat16"], "Keras dtype policy of ours and "
                   "keras-hub (HF stays float32).")
@@ -121,13 +124,13 @@ def run_ours() -> tuple[float, object]:
         model.build()
         optimizer = create_optimizer(1e-4, 10000, 100, clip_norm=None, gradients_are_reduced=True)
         optimizer.build(model.trainable_variables)
-    loop = build_train_loop(model, optimizer, strategy, jit_compile=True, clip_norm=1.0)
+    loop = build_train_loop(model, optimizer, strategy, jit_compile=FLAGS.ours_jit, clip_norm=1.0)
     iterator = iter(tf.data.Dataset.from_tensors(random_batch()).repeat())
     steps = tf.constant(FLAGS.steps)
     return prepare(lambda: loop(iterator, steps).numpy())
 
 
-def run_keras_hub() -> tuple[float, object]:
+def run_keras_hub(jit_compile: bool = True) -> tuple[float, object]:
     import keras
     import keras_hub
     import tensorflow as tf
@@ -139,7 +142,7 @@ def run_keras_hub() -> tuple[float, object]:
     model = keras_hub.models.BertMaskedLM(backbone, preprocessor=None)
     model.compile(optimizer=keras.optimizers.AdamW(1e-4, weight_decay=0.01, global_clipnorm=1.0),
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), weighted_metrics=[],
-                  jit_compile=True, steps_per_execution=FLAGS.steps)
+                  jit_compile=jit_compile, steps_per_execution=FLAGS.steps)
     x = {"token_ids": batch["input_word_ids"], "segment_ids": batch["input_type_ids"],
          "padding_mask": batch["input_mask"].astype(bool), "mask_positions": batch["masked_lm_positions"]}
     dataset = tf.data.Dataset.from_tensors((x, batch["masked_lm_ids"], batch["masked_lm_weights"])).repeat()
@@ -213,7 +216,8 @@ def main(argv):
     flops = train_flops()
     peaks = {"TF": matmul_flops_tf()}
     prepared = {}  # side -> (first-window seconds, function running one window and returning its seconds)
-    for side, fn in (("ours", run_ours), ("keras_hub", run_keras_hub)):
+    for side, fn in (("ours", run_ours), ("keras_hub", run_keras_hub),
+                     ("keras_hub_nojit", lambda: run_keras_hub(jit_compile=False))):
         if side in FLAGS.sides:
             compile_seconds, run_window = fn()
             prepared[side] = (compile_seconds, lambda run_window=run_window: timed(run_window))
@@ -226,7 +230,7 @@ def main(argv):
     print(f"model FLOPs per step = {flops / 1e9:.1f} GFLOP; 2048x2048 float32 matmul: "
           + ", ".join(f"{k} {v / 1e9:.1f} GFLOP/s" for k, v in peaks.items()))
     for side, (compile_seconds, _) in prepared.items():
-        print(f"{side:9s} first window (traces, compiles) {compile_seconds:6.1f} s")
+        print(f"{side:15s} first window (traces, compiles) {compile_seconds:6.1f} s")
     timings = {side: [] for side in prepared}
     for _ in range(FLAGS.repeats):
         for side, (_, run_window) in prepared.items():
@@ -238,11 +242,11 @@ def main(argv):
         rate = rates[side] = statistics.median(windows)
         achieved = rate / FLAGS.batch_size * flops
         peak_name = "PyTorch" if side == "hf" else "TF"
-        print(f"{side:9s} {rate:7.2f} sequences/s (median of {len(windows)}; min {min(windows):.2f}, max "
+        print(f"{side:15s} {rate:7.2f} sequences/s (median of {len(windows)}; min {min(windows):.2f}, max "
               f"{max(windows):.2f})  {achieved / 1e9:6.1f} GFLOP/s = {100 * achieved / peaks[peak_name]:5.1f}% of the "
               f"{peak_name} matmul")
     if "ours" in rates:
-        for other in ("keras_hub", "hf"):
+        for other in ("keras_hub", "keras_hub_nojit", "hf"):
             if other in rates:
                 print(f"ours / {other} = {rates['ours'] / rates[other]:.2f}x")
     print(f"load average {os.getloadavg()[0]:.2f} at end")

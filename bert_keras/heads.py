@@ -52,8 +52,12 @@ class MaskedLMHead(keras.layers.Layer):
         """[batch, seq, hidden], [batch, P], (vocab, hidden) -> float32 logits [batch, P, vocab]."""
         x = gather_positions(sequence_output, masked_positions)
         x = self.layer_norm(self.transform(x))
+        # One 2-D [batch*P, hidden] x [hidden, vocab] product: a batched matmul against the shared table
+        # would, outside XLA, build a per-sequence [vocab, hidden] table gradient and then sum it.
         table = tf.cast(word_embeddings, self.compute_dtype)
-        logits = tf.matmul(tf.cast(x, self.compute_dtype), table, transpose_b=True)
+        rows = tf.reshape(tf.cast(x, self.compute_dtype), [-1, self.hidden_size])
+        logits = tf.matmul(rows, table, transpose_b=True)
+        logits = tf.reshape(logits, tf.concat([tf.shape(x)[:-1], [self.vocab_size]], 0))
         return tf.cast(logits, tf.float32) + tf.cast(self.output_bias, tf.float32)
 
     def get_config(self):

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import keras
+import tensorflow as tf
 
 # Variable-name patterns excluded from weight decay, as in google-research/bert's optimization.py.
 # Keras matches them against `variable.name`, the last path component, where LayerNorm weights are
@@ -113,7 +114,35 @@ class _PreReducedGradients:
         return list(grads_and_vars)
 
 
-class _PreReducedAdamW(_PreReducedGradients, keras.optimizers.AdamW):
+@keras.saving.register_keras_serializable(package="bert_keras")
+class AdamW(keras.optimizers.AdamW):
+    """Keras AdamW whose float32 moment and variable updates run as TF's fused `ApplyAdam` kernel.
+
+    Same formula as Keras' (m, v, then var -= lr * sqrt(1 - b2^t) / (1 - b1^t) * m / (sqrt(v) + eps); decoupled
+    weight decay is applied by the base class first), but one pass over each tensor instead of about eight
+    element-wise ops: on CPU outside XLA this matters for the 30k x H word-embedding table.
+    """
+
+    def update_step(self, gradient, variable, learning_rate):
+        if variable.dtype != "float32" or self.amsgrad:
+            return super().update_step(gradient, variable, learning_rate)
+        dtype = tf.float32
+        step = tf.cast(self.iterations + 1, dtype)
+        beta_1, beta_2 = tf.constant(self.beta_1, dtype), tf.constant(self.beta_2, dtype)
+        index = self._get_variable_index(variable)
+        tf.raw_ops.ResourceApplyAdam(
+            var=_handle(variable), m=_handle(self._momentums[index]), v=_handle(self._velocities[index]),
+            beta1_power=tf.pow(beta_1, step), beta2_power=tf.pow(beta_2, step),
+            lr=tf.cast(learning_rate, dtype), beta1=beta_1, beta2=beta_2,
+            epsilon=tf.constant(self.epsilon, dtype), grad=tf.cast(gradient, dtype))
+
+
+def _handle(variable):
+    """The TF resource handle of a Keras (or tf) variable, also of a distributed one inside `update`."""
+    return (variable.value if isinstance(variable, keras.Variable) else variable).handle
+
+
+class _PreReducedAdamW(_PreReducedGradients, AdamW):
     pass
 
 
@@ -138,7 +167,7 @@ def create_optimizer(learning_rate: float, num_train_steps: int, num_warmup_step
                   weight_decay=weight_decay or None, global_clipnorm=clip_norm,
                   gradient_accumulation_steps=gradient_accumulation_steps)
     if optimizer == "adamw":
-        opt = (_PreReducedAdamW if gradients_are_reduced else keras.optimizers.AdamW)(name="adamw", **common)
+        opt = (_PreReducedAdamW if gradients_are_reduced else AdamW)(name="adamw", **common)
     elif optimizer == "lamb":
         opt = (_PreReducedLamb if gradients_are_reduced else Lamb)(**common)
     else:
