@@ -33,9 +33,6 @@ def test_prepare_gutenberg_book(test_data, tmp_path):
     """A real Gutenberg file (CRLF, license header and footer) plus a wiki-style file with a bad byte."""
     wiki = tmp_path / "wiki.txt"
     wiki.write_bytes(
-        " = Valkyria Chronicles = \n\nSenj\xc3\xb4 no Valkyria 3 is a game. It was released in 2011.\n\n"
-        " = Gameplay = \n\nThe game plays like its predecessors. Bad byte \xff here.\n".encode("latin-1")
-        if False else
         b" = Valkyria Chronicles = \n\nSenj\xc3\xb4 no Valkyria 3 is a game. It was released in 2011.\n\n"
         b" = Gameplay = \n\nThe game plays like its predecessors. Bad byte \xff here.\n"
     )
@@ -52,6 +49,15 @@ def test_prepare_gutenberg_book(test_data, tmp_path):
     assert ["The game plays like its predecessors.", "Bad byte \ufffd here."] in docs
     assert all(line.strip() for doc in docs for line in doc)
     assert report.documents == len(docs)
+
+
+def test_prepare_keeps_the_first_documents_of_each_file(test_data, tmp_path):
+    book = str(test_data / "pretraining" / "moreau_raw_gutenberg.txt")
+    whole, excerpt = tmp_path / "whole.txt", tmp_path / "excerpt.txt"
+    prepare([book], str(whole), max_sentences_per_document=5)
+    report = prepare([book, book], str(excerpt), max_sentences_per_document=5, max_documents_per_file=2)
+    first_two = "\n\n".join(whole.read_text(encoding="utf-8").split("\n\n")[:2]) + "\n\n"
+    assert report.documents == 4 and excerpt.read_text(encoding="utf-8") == first_two * 2
 
 
 def test_expand_input_files(test_data, tmp_path):
@@ -100,7 +106,10 @@ def test_demo_corpus_ships_two_splits():
     assert train_report.num_documents > 200 and heldout_report.num_documents > 20
     assert not train_report.invalid_utf8 and not heldout_report.invalid_utf8
     train_text = open(train, encoding="utf-8").read()
-    assert "Gutenberg" not in train_text and "Alice" in train_text and "Ichabod" not in train_text
+    for boilerplate in ("START OF THE PROJECT GUTENBERG", "END OF THE PROJECT GUTENBERG", "Gutenberg License",
+                        "gutenberg.org/license"):  # license header and footer stripped (credit lines may stay)
+        assert boilerplate.lower() not in train_text.lower()
+    assert "Alice" in train_text and "Ichabod" not in train_text
     assert "Ichabod" in open(heldout, encoding="utf-8").read()
     sizes = np.array([len(d) for d in train_text.split("\n\n")])
     assert sizes.max() < 40000  # documents are chapters or 100-sentence pieces, not whole books

@@ -88,8 +88,10 @@ def _paragraphs(lines: Iterable[str]) -> Iterator[tuple[str, bool]]:
         yield " ".join(current), False
 
 
-def prepare_file(path: str, out: TextIO, report: PrepareReport, max_sentences_per_document: int = 200) -> None:
-    """Writes the documents of one raw text file to `out` (each followed by a blank line)."""
+def prepare_file(path: str, out: TextIO, report: PrepareReport, max_sentences_per_document: int = 200,
+                 max_documents: int | None = None) -> None:
+    """Writes the documents of one raw text file to `out` (each followed by a blank line); with
+    `max_documents`, only its first ones (an excerpt, so a small corpus can hold many books)."""
     documents_before = report.documents
     doc_sentences = 0
 
@@ -102,6 +104,8 @@ def prepare_file(path: str, out: TextIO, report: PrepareReport, max_sentences_pe
 
     lines = _without_gutenberg_boilerplate(iter_decoded_lines(path, report.invalid_utf8))
     for paragraph, is_heading in _paragraphs(lines):
+        if max_documents is not None and report.documents - documents_before >= max_documents:
+            break
         if is_heading:
             end_document()
             continue
@@ -117,12 +121,13 @@ def prepare_file(path: str, out: TextIO, report: PrepareReport, max_sentences_pe
         _LOG.warning("%s: no text found (empty or blank-only file).", path)
 
 
-def prepare(input_files, output_file: str, max_sentences_per_document: int = 200) -> PrepareReport:
+def prepare(input_files, output_file: str, max_sentences_per_document: int = 200,
+            max_documents_per_file: int | None = None) -> PrepareReport:
     """Converts every input file (paths, globs or comma lists) into one output file."""
     report = PrepareReport()
     with tf.io.gfile.GFile(output_file, "w") as out:
         for path in expand_input_files(input_files):
-            prepare_file(path, out, report, max_sentences_per_document)
+            prepare_file(path, out, report, max_sentences_per_document, max_documents_per_file)
     return report
 
 
@@ -132,11 +137,14 @@ def main(argv=None) -> None:
     flags.DEFINE_string("input", None, "Raw text files: path, glob or comma list.", required=True)
     flags.DEFINE_string("output", None, "Output text file in BERT pre-training format.", required=True)
     flags.DEFINE_integer("max_sentences_per_document", 200, "Split longer documents at a paragraph end.")
+    flags.DEFINE_integer("max_documents_per_file", None, "Keep only the first N documents of each file.",
+                         lower_bound=1)
     flags_values = flags.FLAGS
 
     def run(_):
         logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
-        report = prepare(flags_values.input, flags_values.output, flags_values.max_sentences_per_document)
+        report = prepare(flags_values.input, flags_values.output, flags_values.max_sentences_per_document,
+                         flags_values.max_documents_per_file)
         bad = sum(report.invalid_utf8.values())
         _LOG.info(
             "Wrote %d documents, %d sentences to %s (%d invalid UTF-8 bytes replaced in %d file(s); %d empty file(s)).",
