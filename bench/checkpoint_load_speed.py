@@ -20,6 +20,9 @@ import sys
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from peer_process import peer_environment  # noqa: E402
 
 
 def child(side: str, checkpoint: str) -> None:
@@ -64,7 +67,7 @@ def main() -> None:
     if args.child:
         child(args.child, args.checkpoint)
         return
-    env = dict(os.environ, PYTHONPATH=REPO, TF_CPP_MIN_LOG_LEVEL="2", HF_HUB_OFFLINE="1")
+    env = dict(peer_environment(), PYTHONPATH=REPO, TF_CPP_MIN_LOG_LEVEL="2", HF_HUB_OFFLINE="1")
     load_before = os.getloadavg()
     results: dict[str, list[dict]] = {"ours": [], "hf": []}
     for _ in range(args.repeats):
