@@ -56,3 +56,11 @@ def is_chief(strategy: tf.distribute.Strategy) -> bool:
         return True
     task_type, task_id = resolver.task_type, resolver.task_id
     return task_type in (None, "chief") or (task_type == "worker" and task_id == 0)
+
+
+def resolve_jit_compile(jit_compile: bool | str | None) -> bool:
+    """`None` / "auto" -> XLA on GPUs and TPUs, not on CPU: there TF's own (oneDNN) kernels ran BERT's train
+    steps faster than XLA did, for us and for keras-hub alike (`bench/pretrain_speed.py`, README)."""
+    if jit_compile is None or jit_compile == "auto":
+        return bool(tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("TPU"))
+    return bool(jit_compile)

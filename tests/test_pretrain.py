@@ -258,6 +258,14 @@ def test_bad_flags_fail_before_any_work(tmp_path, flag, message, absl_cli):
     assert not (tmp_path / "checkpoints").exists()
 
 
+def test_xla_is_off_by_default_on_cpu_and_follows_an_explicit_choice():
+    from bert_keras.distribution import resolve_jit_compile
+
+    assert not tf.config.list_logical_devices("GPU")  # the suite runs on CPU
+    assert resolve_jit_compile(None) is False and resolve_jit_compile("auto") is False
+    assert resolve_jit_compile(True) is True and resolve_jit_compile(False) is False
+
+
 def test_strategies_without_their_hardware_or_cluster_fail_clearly(monkeypatch):
     from bert_keras.distribution import create_strategy
 

@@ -11,6 +11,7 @@ from typing import Any, Callable
 
 import keras
 
+from bert_keras.distribution import resolve_jit_compile
 from bert_keras.finetuning.run_metadata import write_run_metadata
 from bert_keras.finetuning.task import FineTuningTask
 from bert_keras.optimization import create_optimizer
@@ -33,7 +34,7 @@ class FineTuningConfig:
     early_stopping_patience: int | None = None  # stop after this many epochs in a row without main-metric gain
     seed: int = 0
     steps_per_execution: int = 1
-    jit_compile: bool | str = "auto"
+    jit_compile: bool | str = "auto"  # "auto": XLA on GPUs/TPUs only (bert_keras.distribution.resolve_jit_compile)
     tensorboard_update_freq: int | str = 50  # batches between TensorBoard train scalars, or "epoch"
     verbose: int | str = "auto"  # Keras progbar verbosity
 
@@ -98,7 +99,8 @@ def fit(task: FineTuningTask, model: keras.Model, config: FineTuningConfig,
                                  int(config.warmup_proportion * total_steps),
                                  weight_decay=config.weight_decay, clip_norm=config.clip_norm)
     model.compile(optimizer=optimizer, loss=task.loss(), metrics=task.compile_metrics(),
-                  steps_per_execution=config.steps_per_execution, jit_compile=config.jit_compile)
+                  steps_per_execution=config.steps_per_execution,
+                  jit_compile=resolve_jit_compile(config.jit_compile))
     # Slots now, not inside the first traced train step: creating variables there makes TF trace it twice.
     optimizer.build(model.trainable_variables)
     evaluation = EvaluationCallback(task, config.model_dir, config.early_stopping_patience)
