@@ -36,6 +36,7 @@ def ours_step(args, checkpoint):
     """Builds our classifier; returns a function running one `train_on_batch` step."""
     import keras
     import tensorflow as tf
+    from bert_keras.distribution import resolve_jit_compile
     from bert_keras.finetuning import load_pretrained
     from bert_keras.optimization import create_optimizer
     from tasks.glue.model import GlueClassifier
@@ -44,7 +45,8 @@ def ours_step(args, checkpoint):
     encoder, _ = load_pretrained(checkpoint)
     model = GlueClassifier(encoder, 2)
     model.build()
-    model.compile(create_optimizer(2e-5, 1000, 100), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.compile(create_optimizer(2e-5, 1000, 100), keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  jit_compile=resolve_jit_compile("auto"))  # as the fine-tuning trainer compiles
     ids, labels = batch(args, encoder.config.vocab_size)
     features = {"input_word_ids": ids, "input_mask": np.ones_like(ids), "input_type_ids": np.zeros_like(ids)}
     return lambda: model.train_on_batch(features, labels)
