@@ -258,6 +258,18 @@ def test_bad_flags_fail_before_any_work(tmp_path, flag, message, absl_cli):
     assert not (tmp_path / "checkpoints").exists()
 
 
+@pytest.mark.parametrize("config", ["tiny", "mini", "small", "medium", "base", "large", "demo"])
+def test_shipped_flagfiles_parse_and_validate(config, tmp_path, absl_cli):
+    """Every configs/*.flags is accepted as the README shows it (input and vocab given on the command line)."""
+    pretrain = absl_cli("bert_keras.pretrain")
+    pretrain.FLAGS.unparse_flags()
+    pretrain.FLAGS(["pretrain", f"--flagfile={os.path.join(REPO, 'configs', config + '.flags')}"]
+                   + ([] if config == "demo" else ["--input_file=demo:train", "--vocab_file=demo",
+                                                   f"--output_dir={tmp_path}"]))
+    pretrain.validate_flags()
+    assert pretrain.FLAGS.preset == ("tiny" if config == "demo" else config)
+
+
 def test_xla_is_off_by_default_on_cpu_and_follows_an_explicit_choice():
     from bert_keras.distribution import resolve_jit_compile
 
