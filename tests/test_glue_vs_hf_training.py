@@ -17,6 +17,8 @@ from tasks.glue import GlueTask
 
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
+import hf_training  # noqa: E402  (needs torch and transformers)
+from hf_training import BatchLosses, disable_dropout, numpy_batches, torch_inputs  # noqa: E402
 
 BATCH, LR, EPOCHS = 8, 1e-4, 2
 
@@ -28,55 +30,19 @@ class _FileOrder(GlueTask):
         return self.dataset("train", batch_size), len(self.examples("train"))
 
 
-class _BatchLosses(keras.callbacks.Callback):
-    """Keras logs each batch's running mean of the loss over the epoch."""
-
-    def __init__(self):
-        super().__init__()
-        self.running_means = []
-
-    def on_train_batch_end(self, batch, logs=None):
-        self.running_means.append(float(logs["loss"]))
-
-
-def _numpy(features):
-    return {name: tensor.numpy() for name, tensor in features.items()}
-
-
 def _hf_run(minilm_dir, head, batches, dev):
     model = transformers.BertForSequenceClassification.from_pretrained(
         str(minilm_dir), num_labels=2, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
     with torch.no_grad():
         model.classifier.weight.copy_(torch.from_numpy(head[0].T))
         model.classifier.bias.copy_(torch.from_numpy(head[1]))
-    no_decay = ("bias", "LayerNorm.weight")
-    groups = [{"params": [p for n, p in model.named_parameters() if not n.endswith(no_decay)], "weight_decay": 0.01},
-              {"params": [p for n, p in model.named_parameters() if n.endswith(no_decay)], "weight_decay": 0.0}]
-    optimizer = torch.optim.AdamW(groups, lr=LR, eps=1e-6)
-    total = len(batches) * EPOCHS
-    scheduler = transformers.get_linear_schedule_with_warmup(optimizer, int(0.1 * total), total)
 
-    def inputs(features):
-        return dict(input_ids=torch.from_numpy(features["input_word_ids"].astype(np.int64)),
-                    attention_mask=torch.from_numpy(features["input_mask"].astype(np.int64)),
-                    token_type_ids=torch.from_numpy(features["input_type_ids"].astype(np.int64)))
+    def loss(model, features, labels):
+        return model(**torch_inputs(features), labels=torch.from_numpy(labels.astype(np.int64))).loss
 
-    running_means = []
-    model.train()
-    for _ in range(EPOCHS):
-        losses = []
-        for features, labels in batches:
-            loss = model(**inputs(features), labels=torch.from_numpy(labels.astype(np.int64))).loss
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad()
-            losses.append(loss.item())
-            running_means.append(float(np.mean(losses)))
-    model.eval()
+    running_means = hf_training.train(model, batches, loss, learning_rate=LR, epochs=EPOCHS)
     with torch.no_grad():
-        logits = np.concatenate([model(**inputs(features)).logits.numpy() for features in dev])
+        logits = np.concatenate([model(**torch_inputs(features)).logits.numpy() for features in dev])
     return running_means, logits
 
 
@@ -85,14 +51,12 @@ def test_fine_tuning_matches_a_hugging_face_training_loop_step_for_step(tmp_path
     encoder, tokenizer = load_pretrained(str(minilm_dir))
     task = _FileOrder("mrpc", str(test_data / "glue"), tokenizer, max_seq_length=64)
     model = task.build_model(encoder)
-    for layer in model._flatten_layers():
-        if isinstance(layer, keras.layers.Dropout):
-            layer.rate = 0.0
+    disable_dropout(model)
     head = [w.copy() for w in model.classifier.get_weights()]
-    batches = [(_numpy(features), labels.numpy()) for features, labels in task.dataset("train", BATCH)]
-    dev = [_numpy(features) for features, _ in task.dataset("dev", 16)]
+    batches = numpy_batches(task.dataset("train", BATCH))
+    dev = [features for features, _ in numpy_batches(task.dataset("dev", 16))]
 
-    recorder = _BatchLosses()
+    recorder = BatchLosses()
     config = FineTuningConfig(model_dir=str(tmp_path), learning_rate=LR, num_train_epochs=EPOCHS,
                               train_batch_size=BATCH, warmup_proportion=0.1, seed=0,
                               tensorboard_update_freq="epoch", verbose=0)
