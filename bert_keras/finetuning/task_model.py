@@ -12,6 +12,8 @@ from typing import Any
 import keras
 import tensorflow as tf
 
+from bert_keras.layers.dropout import Dropout
+
 
 class EncoderTaskModel(keras.Model):
     """A keras.Model whose first constructor argument is the `encoder` it fine-tunes."""
@@ -52,7 +54,7 @@ class DenseHeadModel(EncoderTaskModel):
         super().__init__(encoder, **kwargs)
         config = encoder.config
         self.dropout_rate = config.hidden_dropout_prob if dropout_rate is None else dropout_rate
-        self.dropout = keras.layers.Dropout(self.dropout_rate, name="dropout")
+        self.dropout = Dropout(self.dropout_rate, name="dropout")
         self.classifier = keras.layers.Dense(
             units, name="classifier",
             kernel_initializer=keras.initializers.TruncatedNormal(stddev=config.initializer_range))

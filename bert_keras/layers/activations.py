@@ -8,9 +8,20 @@ from typing import Callable
 import tensorflow as tf
 
 
-def gelu(x: tf.Tensor) -> tf.Tensor:
-    """Exact GELU, x * Phi(x) with the erf form (Hugging Face's "gelu")."""
-    return 0.5 * x * (1.0 + tf.math.erf(x / tf.cast(math.sqrt(2.0), x.dtype)))
+@tf.custom_gradient
+def gelu(x: tf.Tensor):
+    """Exact GELU, x * Phi(x) with the erf form (Hugging Face's "gelu").
+
+    Its derivative Phi(x) + x * phi(x) is written out so the backward pass reuses the forward's Phi(x)
+    instead of differentiating the erf expression op by op.
+    """
+    cdf = 0.5 * (1.0 + tf.math.erf(x * tf.cast(1.0 / math.sqrt(2.0), x.dtype)))
+
+    def grad(dy):
+        pdf = tf.exp(tf.square(x) * tf.cast(-0.5, x.dtype)) * tf.cast(1.0 / math.sqrt(2.0 * math.pi), x.dtype)
+        return dy * (cdf + x * pdf)
+
+    return x * cdf, grad
 
 
 def gelu_tanh(x: tf.Tensor) -> tf.Tensor:

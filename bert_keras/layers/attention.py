@@ -7,6 +7,8 @@ import math
 import keras
 import tensorflow as tf
 
+from bert_keras.layers.dropout import Dropout
+
 
 def attention_bias(input_mask: tf.Tensor) -> tf.Tensor:
     """[batch, seq] 1/0 mask -> additive float32 bias [batch, 1, 1, seq]: 0 keeps, -10000 drops.
@@ -44,7 +46,7 @@ class SelfAttention(keras.layers.Layer):
         self.key = dense("key")
         self.value = dense("value")
         self.output_dense = dense("output_dense")
-        self.dropout = keras.layers.Dropout(dropout_rate, name="dropout")
+        self.dropout = Dropout(dropout_rate, name="dropout")
 
     def build(self, input_shape=None):
         for layer in (self.query, self.key, self.value, self.output_dense):

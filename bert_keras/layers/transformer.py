@@ -6,6 +6,7 @@ import keras
 
 from bert_keras.layers.activations import get_activation
 from bert_keras.layers.attention import SelfAttention
+from bert_keras.layers.dropout import Dropout
 
 
 @keras.saving.register_keras_serializable(package="bert_keras")
@@ -32,14 +33,14 @@ class TransformerBlock(keras.layers.Layer):
 
         self.attention = SelfAttention(hidden_size, num_heads, initializer_range,
                                        attention_probs_dropout_prob, name="attention")
-        self.attention_dropout = keras.layers.Dropout(hidden_dropout_prob, name="attention_dropout")
+        self.attention_dropout = Dropout(hidden_dropout_prob, name="attention_dropout")
         self.attention_layer_norm = keras.layers.LayerNormalization(
             epsilon=layer_norm_eps, dtype="float32", name="attention_layer_norm")
         self.intermediate = keras.layers.Dense(intermediate_size, kernel_initializer=init,
                                                name="intermediate")
         self.activation = get_activation(hidden_act)
         self.output_dense = keras.layers.Dense(hidden_size, kernel_initializer=init, name="output_dense")
-        self.output_dropout = keras.layers.Dropout(hidden_dropout_prob, name="output_dropout")
+        self.output_dropout = Dropout(hidden_dropout_prob, name="output_dropout")
         self.output_layer_norm = keras.layers.LayerNormalization(
             epsilon=layer_norm_eps, dtype="float32", name="output_layer_norm")
 

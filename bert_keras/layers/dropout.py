@@ -1,0 +1,32 @@
+"""Inverted dropout that draws 16 random bits per element instead of a 32-bit float."""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+_LEVELS = 1 << 16
+
+
+@keras.saving.register_keras_serializable(package="bert_keras")
+class Dropout(keras.layers.Dropout):
+    """`keras.layers.Dropout` with half the random-number work: one 32-bit Philox draw masks two elements.
+
+    Drawing a float per element was most of dropout's cost in a BERT-mini pre-training step on CPU; two
+    16-bit draws per uint32 halve the generator's work. An element is dropped when its 16 bits fall below
+    round(rate * 65536), so the drop probability is `rate` to within 2^-17 (0.1 -> 0.100006). Same seed
+    generator as Keras' layer (so `remat` restores it the same way); `noise_shape` falls back to Keras.
+    """
+
+    def call(self, inputs, training=False):
+        if not training or self.rate == 0 or self.noise_shape is not None:
+            return super().call(inputs, training=training)
+        threshold = round(self.rate * _LEVELS)
+        if threshold >= _LEVELS:
+            return tf.zeros_like(inputs)
+        seed = tf.cast(tf.math.floormod(self.seed_generator.next(), tf.int32.max - 1), tf.int32)
+        size = tf.size(inputs)
+        words = tf.random.stateless_uniform([(size + 1) // 2], seed, dtype=tf.uint32, minval=None, maxval=None)
+        bits = tf.reshape(tf.reshape(tf.bitcast(words, tf.uint16), [-1])[:size], tf.shape(inputs))
+        scale = tf.cast(_LEVELS / (_LEVELS - threshold), inputs.dtype)
+        return tf.where(bits >= threshold, inputs * scale, tf.zeros_like(inputs))
