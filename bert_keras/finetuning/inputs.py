@@ -10,7 +10,10 @@ def trim_padding(features: dict[str, tf.Tensor], *others, length_key: str = "inp
 
     Sequences are packed at `max_seq_length` for simplicity, then this map (after `batch`) drops the
     all-padding tail. The length is rounded up to `multiple` so only a handful of shapes get traced.
-    Results are unchanged: padded positions are masked out of attention and of every loss.
+    Encoder outputs at real tokens are unchanged (padding is masked out of attention), and so are the
+    classification and per-token (NER) losses. SQuAD's span softmax runs over every position of the batch,
+    padding included (as in the original and in Hugging Face), so there fewer padded positions change the
+    loss slightly.
     `others` (labels, sample weights) are trimmed too where they are [batch, seq, ...]; [batch]
     tensors pass through.
     """
