@@ -225,5 +225,6 @@ def report(path):
                                   or "-" for side in ("ours", "hf"))
             print(f"{task:6} {metric:18} {fmt('ours')} {fmt('hf')} {diff}  {per_seed}")
 
+
 if __name__ == "__main__":
     main()

@@ -10,9 +10,8 @@ data order) and by each side's own feature and post-processing code.
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
-from bert_keras.finetuning import FineTuningConfig, fit, load_pretrained, trim_padding
+from bert_keras.finetuning import FineTuningConfig, fit, load_pretrained
 from tasks.squad.data import read_squad_json
 from tasks.squad.task import SquadSettings, SquadTask
 
@@ -28,10 +27,7 @@ class _FileOrder(SquadTask):
     """Training windows in feature order every epoch, so both sides see the same batches."""
 
     def train_dataset(self, batch_size, seed=0):
-        features = self.features("train")
-        labels = {"start_logits": features.start_positions, "end_logits": features.end_positions}
-        dataset = tf.data.Dataset.from_tensor_slices((features.model_inputs(), labels)).batch(batch_size)
-        return dataset.map(trim_padding), len(features)
+        return self.dataset("train", batch_size), len(self.features("train"))
 
 
 def _hf_run(minilm_dir, head, batches, dev):
@@ -63,8 +59,7 @@ def test_squad_fine_tuning_matches_a_hugging_face_training_loop_step_for_step(tm
     disable_dropout(model)
     head = [w.copy() for w in model.span_logits.get_weights()]
     batches = numpy_batches(task.train_dataset(BATCH)[0])
-    dev_inputs = task.features("dev").model_inputs()
-    dev = numpy_batches(tf.data.Dataset.from_tensor_slices(dev_inputs).batch(16).map(trim_padding))
+    dev = numpy_batches(task.dataset("dev", 16, with_labels=False))
     assert any(labels["start_logits"].max() > 0 for _, labels in batches)  # answers inside windows, not only [CLS]
 
     recorder = BatchLosses()

@@ -54,8 +54,16 @@ def span_loss(y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
     return 0.5 * keras.losses.sparse_categorical_crossentropy(y_true, y_pred, from_logits=True)
 
 
-def _features_dataset(features: SquadFeatures, batch_size: int) -> tf.data.Dataset:
-    return tf.data.Dataset.from_tensor_slices(features.model_inputs()).batch(batch_size).map(trim_padding)
+def _features_dataset(features: SquadFeatures, batch_size: int, *, with_labels: bool = False,
+                      shuffle_seed: int | None = None) -> tf.data.Dataset:
+    """Windows batched and trimmed to their longest; labels are the start/end positions (training windows)."""
+    elements = features.model_inputs()
+    if with_labels:
+        elements = (elements, {"start_logits": features.start_positions, "end_logits": features.end_positions})
+    dataset = tf.data.Dataset.from_tensor_slices(elements)
+    if shuffle_seed is not None:
+        dataset = dataset.shuffle(len(features), seed=shuffle_seed, reshuffle_each_iteration=True)
+    return dataset.batch(batch_size).map(trim_padding).prefetch(tf.data.AUTOTUNE)
 
 
 def predict_answers(model: keras.Model, examples: Sequence[SquadExample], features: SquadFeatures,
@@ -107,13 +115,14 @@ class SquadTask(FineTuningTask):
                 max_query_length=s.max_query_length, is_training=split == "train")
         return self._features[split]
 
+    def dataset(self, split: str, batch_size: int, *, with_labels: bool = True,
+                shuffle_seed: int | None = None) -> tf.data.Dataset:
+        """The windows of `split` as (features, {"start_logits", "end_logits"}) batches, or features only."""
+        return _features_dataset(self.features(split), batch_size, with_labels=with_labels,
+                                 shuffle_seed=shuffle_seed)
+
     def train_dataset(self, batch_size: int, seed: int = 0) -> tuple[tf.data.Dataset, int]:
-        features = self.features("train")
-        labels = {"start_logits": features.start_positions, "end_logits": features.end_positions}
-        dataset = (tf.data.Dataset.from_tensor_slices((features.model_inputs(), labels))
-                   .shuffle(len(features), seed=seed, reshuffle_each_iteration=True)
-                   .batch(batch_size).map(trim_padding).prefetch(tf.data.AUTOTUNE))
-        return dataset, len(features)
+        return self.dataset("train", batch_size, shuffle_seed=seed), len(self.features("train"))
 
     def build_model(self, encoder: keras.Model) -> keras.Model:
         model = SquadModel(encoder)
