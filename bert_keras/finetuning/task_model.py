@@ -16,11 +16,33 @@ from bert_keras.layers.dropout import Dropout
 
 
 class EncoderTaskModel(keras.Model):
-    """A keras.Model whose first constructor argument is the `encoder` it fine-tunes."""
+    """A keras.Model whose first constructor argument is the `encoder` it fine-tunes.
+
+    A head that reads only the sequence output sets `uses_pooler = False`: the pooler then gets no gradient,
+    so it is left out of the trainable weights (the optimizer neither builds slots for it nor warns that its
+    gradients do not exist; Hugging Face's QA and token-classification models drop the pooler likewise). Its
+    weights stay in the model and in saved files.
+    """
+
+    uses_pooler: bool = True
 
     def __init__(self, encoder: keras.Model, **kwargs):
         super().__init__(**kwargs)
         self.encoder = encoder
+
+    def _trained(self, variables: list) -> list:
+        if self.uses_pooler:
+            return variables
+        pooler = {id(v) for v in self.encoder.pooler.weights}
+        return [v for v in variables if id(v) not in pooler]
+
+    @property
+    def trainable_weights(self) -> list:
+        return self._trained(super().trainable_weights)
+
+    @property
+    def trainable_variables(self) -> list:
+        return self._trained(super().trainable_variables)
 
     def build(self, input_shape: Any = None) -> None:
         if not self.encoder.built:

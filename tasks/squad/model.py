@@ -7,6 +7,7 @@ import tensorflow as tf
 
 from bert_keras.finetuning.task_model import EncoderTaskModel
 
+
 @keras.saving.register_keras_serializable(package="bert_keras")
 class SquadModel(EncoderTaskModel):
     """{"start_logits", "end_logits"} [batch, seq] = Dense(2)(sequence_output), split in two.
@@ -16,6 +17,8 @@ class SquadModel(EncoderTaskModel):
     (initializer_range), zero bias, no dropout on top of the encoder's own. Padding is not masked here;
     post-processing only ever picks context tokens.
     """
+
+    uses_pooler = False
 
     def __init__(self, encoder: keras.Model, **kwargs):
         super().__init__(encoder, **kwargs)
