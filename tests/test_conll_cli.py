@@ -78,6 +78,8 @@ def test_token_classifier_config_round_trip():
               "input_type_ids": np.zeros((1, 5), np.int32)}
     logits = np.asarray(model(inputs))
     assert logits.shape == (1, 5, 9)
+    pooler = {id(v) for v in encoder.pooler.weights}  # unread by a token head: kept, not trained
+    assert pooler <= {id(v) for v in model.weights} and not pooler & {id(v) for v in model.trainable_weights}
     clone = TokenClassifier.from_config(model.get_config())
     clone.build()
     clone.set_weights(model.get_weights())

@@ -106,6 +106,7 @@ def test_classifier_round_trips_through_keras_file(tmp_path, tiny):
     encoder, _ = tiny
     model = GlueClassifier(encoder, 3)
     model.build()
+    assert {id(v) for v in encoder.pooler.weights} <= {id(v) for v in model.trainable_weights}  # reads pooled_output
     inputs = encoder.dummy_inputs(batch_size=2, seq_length=8)
     reloaded = keras.models.load_model(save_keras_model(model, str(tmp_path)))
     assert reloaded.get_config()["num_classes"] == 3

@@ -67,10 +67,15 @@ class DenseHeadModel(EncoderTaskModel):
     The head of google-research/bert's classifiers and Hugging Face's BertFor{Sequence,Token}Classification:
     dropout at the encoder's hidden_dropout_prob (unless `dropout_rate`), kernel ~ truncated
     normal(initializer_range), zero bias. Subclasses set `encoder_output` ("pooled_output" for one label per
-    sequence, "sequence_output" for one per token) and shape the result in `call`.
+    sequence, "sequence_output" for one per token; `uses_pooler` follows from it) and shape the result in
+    `call`.
     """
 
     encoder_output: str
+
+    @property
+    def uses_pooler(self) -> bool:
+        return self.encoder_output == "pooled_output"
 
     def __init__(self, encoder: keras.Model, units: int, dropout_rate: float | None = None, **kwargs):
         super().__init__(encoder, **kwargs)

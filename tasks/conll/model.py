@@ -19,7 +19,6 @@ class TokenClassifier(DenseHeadModel):
     """
 
     encoder_output = "sequence_output"
-    uses_pooler = False
 
     def __init__(self, encoder: keras.Model, num_labels: int, dropout_rate: float | None = None,
                  labels: list[str] | None = None, **kwargs):
