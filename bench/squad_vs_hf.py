@@ -123,15 +123,39 @@ def run_ours(args, train, evaluation, model_dir):
 
 # --- Hugging Face ----------------------------------------------------------------------------------------
 
+def hf_windows(tokenizer, examples, args):
+    """The tokenizer's `return_overflowing_tokens` windows: (columns, window -> example, sequence ids per window).
+
+    HF's `stride` is the number of context tokens two windows SHARE; ours (google-research/bert's doc_stride) is
+    how far the next window STARTS. `--hf_stride=overlap` passes doc_stride as HF's stride (run_qa.py's reading);
+    `step` gives each question the overlap (context budget - doc_stride) that makes its windows ours.
+    """
+    questions = [e.question.lstrip() for e in examples]
+    groups = collections.defaultdict(list)
+    if args.hf_stride == "overlap":
+        groups[args.doc_stride] = list(range(len(examples)))
+    else:
+        for i, ids in enumerate(tokenizer(questions, add_special_tokens=False)["input_ids"]):
+            groups[max(0, args.max_seq_length - len(ids) - 3 - args.doc_stride)].append(i)
+    keys = ("input_ids", "token_type_ids", "attention_mask", "offset_mapping")
+    rows = []
+    for stride, members in groups.items():
+        enc = tokenizer([questions[i] for i in members], [examples[i].context for i in members],
+                        truncation="only_second", max_length=args.max_seq_length, stride=stride,
+                        return_overflowing_tokens=True, return_offsets_mapping=True, padding="max_length")
+        for w, m in enumerate(enc["overflow_to_sample_mapping"]):
+            rows.append((members[m], [enc[k][w] for k in keys], enc.sequence_ids(w)))
+    rows.sort(key=lambda row: row[0])  # stable: each example's windows stay in order
+    columns = {k: [row[1][j] for row in rows] for j, k in enumerate(keys)}
+    return columns, [row[0] for row in rows], [row[2] for row in rows]
+
+
 def hf_features(tokenizer, examples, args, training: bool):
     """HF run_qa.py `prepare_train_features` / `prepare_validation_features`."""
-    enc = tokenizer([e.question.lstrip() for e in examples], [e.context for e in examples],
-                    truncation="only_second", max_length=args.max_seq_length, stride=args.doc_stride,
-                    return_overflowing_tokens=True, return_offsets_mapping=True, padding="max_length")
-    mapping = enc.pop("overflow_to_sample_mapping")
+    enc, mapping, all_sequence_ids = hf_windows(tokenizer, examples, args)
     starts, ends, offsets = [], [], []
     for i, offs in enumerate(enc["offset_mapping"]):
-        sequence_ids = enc.sequence_ids(i)
+        sequence_ids = all_sequence_ids[i]
         example = examples[mapping[i]]
         if training:
             answer = example.train_answer
@@ -260,6 +284,8 @@ def main():
     parser.add_argument("--max_eval_questions", type=int, default=1000)
     parser.add_argument("--max_seq_length", type=int, default=256)
     parser.add_argument("--doc_stride", type=int, default=128)
+    parser.add_argument("--hf_stride", choices=["overlap", "step"], default="overlap",
+                        help="how the HF side reads doc_stride (see hf_windows); the recorded runs used overlap")
     parser.add_argument("--max_query_length", type=int, default=64)
     parser.add_argument("--batch_size", type=int, default=16)
     parser.add_argument("--eval_batch_size", type=int, default=64)
