@@ -128,7 +128,8 @@ def hf_windows(tokenizer, examples, args):
 
     HF's `stride` is the number of context tokens two windows SHARE; ours (google-research/bert's doc_stride) is
     how far the next window STARTS. `--hf_stride=overlap` passes doc_stride as HF's stride (run_qa.py's reading);
-    `step` gives each question the overlap (context budget - doc_stride) that makes its windows ours.
+    `step` gives each question the overlap (context budget - doc_stride) that makes its windows ours (ours also
+    cuts questions at max_query_length; no SQuAD dev question is longer than 38 WordPieces).
     """
     questions = [e.question.lstrip() for e in examples]
     groups = collections.defaultdict(list)
