@@ -71,8 +71,8 @@ def parse_args():
                         "the per-step losses are compared")
     p.add_argument("--ours_head_init", choices=["truncated_normal", "normal"], default="truncated_normal",
                    help="our classifier kernel's initial distribution: the package's (google-research/bert's "
-                        "truncated normal, std 0.02 before truncation at 2 std, i.e. 0.0176) or Hugging Face's "
-                        "(normal, std 0.02)")
+                        "truncated normal, std initializer_range before truncation at 2 std: 0.0176 for 0.02) or "
+                        "Hugging Face's (normal, std initializer_range)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--output", default="/tmp/glue_vs_hf.jsonl")
     p.add_argument("--report_only", action="store_true", help="print the seed-mean table of --output and exit")
@@ -162,8 +162,8 @@ def run_ours(spec, args, glue_dir, checkpoint):
     if args.dropout is not None:
         set_dropout(model, args.dropout)
     if args.ours_head_init == "normal":
-        model.classifier.kernel.assign(keras.random.normal(model.classifier.kernel.shape, stddev=0.02,
-                                                           seed=args.seed + 1))
+        model.classifier.kernel.assign(keras.random.normal(
+            model.classifier.kernel.shape, stddev=encoder.config.initializer_range, seed=args.seed + 1))
     if args.same_order_and_init:
         model.classifier.kernel.assign(head_init(args, encoder.config.hidden_size, spec.num_classes))
         dataset = fixed_order_dataset(task, train, epoch_orders(args, len(train)), args.batch_size)
