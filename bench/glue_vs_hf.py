@@ -77,7 +77,10 @@ def parse_args():
     p.add_argument("--output", default="/tmp/glue_vs_hf.jsonl")
     p.add_argument("--report_only", action="store_true", help="print the seed-mean table of --output and exit")
     p.add_argument(CHILD_FLAG, action="store_true", help=argparse.SUPPRESS)
-    return p.parse_args()
+    args = p.parse_args()
+    if args.same_order_and_init and args.ours_head_init != "truncated_normal":
+        p.error("--same_order_and_init gives both sides one shared head; --ours_head_init would be overwritten")
+    return args
 
 
 def examples(spec, split, glue_dir, limit=None):
