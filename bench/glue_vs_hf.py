@@ -77,7 +77,7 @@ def parse_args():
                         "Hugging Face's (normal, std initializer_range)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--output", default="/tmp/glue_vs_hf.jsonl")
-    p.add_argument("--report_only", action="store_true", help="print the seed-mean table of --output and exit")
+    p.add_argument("--report_only", action="store_true", help="print --output's seed-mean tables (one per run mode) and exit")
     p.add_argument(CHILD_FLAG, action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.same_order_and_init and args.ours_head_init != "truncated_normal":
