@@ -6,7 +6,7 @@ import tensorflow as tf
 
 from bert_keras.config import BertConfig
 from bert_keras.heads import MaskedLMHead, NextSentenceHead
-from bert_keras.pretraining_model import BertPretrainingModel, pretraining_losses
+from bert_keras.pretraining_model import BertPretrainingModel, _cross_entropy_and_hits, pretraining_losses
 
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
@@ -117,6 +117,68 @@ def test_losses_match_hugging_face_bert_for_pretraining():
     assert abs(float(mlm_loss + nsp_loss) - hf_total) < 1e-4
     assert hf_mlm > 1.0  # random weights: a real loss, not a trivially zero one
 
+
+
+def test_loss_gradients_match_hugging_face_bert_for_pretraining():
+    """The MLM cross-entropy has a written-out gradient (XLA-fused); every parameter's gradient of the
+    pre-training loss must still equal PyTorch autograd's through HF's model."""
+    hf = _hf_model(CONFIG)
+    model = BertPretrainingModel(CONFIG)
+    model.build()
+    _copy_hf_weights(hf, model)
+    features = _batch(np.random.default_rng(2))
+    labels = np.full(features["input_word_ids"].shape, -100, np.int64)
+    for b, (positions, ids, weights) in enumerate(zip(features["masked_lm_positions"],
+                                                      features["masked_lm_ids"], features["masked_lm_weights"])):
+        labels[b, positions[weights > 0]] = ids[weights > 0]
+    hf(input_ids=torch.tensor(features["input_word_ids"], dtype=torch.long),
+       attention_mask=torch.tensor(features["input_mask"], dtype=torch.long),
+       token_type_ids=torch.tensor(features["input_type_ids"], dtype=torch.long), labels=torch.tensor(labels),
+       next_sentence_label=torch.tensor(features["next_sentence_labels"], dtype=torch.long)).loss.backward()
+    hf_grads = {name: p.grad.numpy() for name, p in hf.named_parameters()}
+
+    with tf.GradientTape() as tape:
+        mlm_loss, nsp_loss = pretraining_losses(model(features, training=False), features)
+        loss = mlm_loss + nsp_loss
+    heads, block = model.masked_lm_head, model.encoder.transformer_blocks[0]
+    pairs = [  # ours, HF name (HF's kernels are transposed)
+        (model.encoder.embeddings.word_embeddings, "bert.embeddings.word_embeddings.weight"),  # tied: both uses
+        (heads.output_bias, "cls.predictions.bias"),
+        (heads.transform.kernel, "cls.predictions.transform.dense.weight"),
+        (heads.layer_norm.gamma, "cls.predictions.transform.LayerNorm.weight"),
+        (block.attention.query.kernel, "bert.encoder.layer.0.attention.self.query.weight"),
+        (block.output_layer_norm.beta, "bert.encoder.layer.0.output.LayerNorm.bias"),
+        (model.next_sentence_head.dense.kernel, "cls.seq_relationship.weight"),
+    ]
+    grads = tape.gradient(loss, [variable for variable, _ in pairs])
+    for (variable, name), grad in zip(pairs, grads):
+        expected = hf_grads[name].T if len(variable.shape) == 2 and "embeddings" not in name else hf_grads[name]
+        np.testing.assert_allclose(tf.convert_to_tensor(grad).numpy(), expected, atol=2e-6, rtol=1e-4,
+                                   err_msg=name)
+        assert np.abs(expected).max() > 1e-4, name  # a gradient that flows, not a zero one
+
+
+def test_mlm_cross_entropy_and_hits_match_the_definitions_at_large_logits():
+    """Far from zero (|logits| ~ 80) the fused softmax must stay finite and equal log-sum-exp, argmax and
+    softmax - one_hot computed in float64."""
+    rng = np.random.default_rng(3)
+    logits = (rng.normal(size=(6, 97)) * 40.0).astype(np.float32)
+    labels = rng.integers(0, 97, 6).astype(np.int32)
+    labels[:2] = logits[:2].argmax(-1)  # two rows whose label is the argmax
+    x = tf.constant(logits)
+    upstream = rng.normal(size=6).astype(np.float32)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        losses, hits = _cross_entropy_and_hits(x, tf.constant(labels))
+        target = tf.reduce_sum(losses * upstream)
+    grad = tape.gradient(target, x).numpy()
+
+    z = logits.astype(np.float64)
+    log_sum_exp = z.max(-1) + np.log(np.exp(z - z.max(-1, keepdims=True)).sum(-1))
+    np.testing.assert_allclose(losses.numpy(), log_sum_exp - z[np.arange(6), labels], rtol=1e-5, atol=1e-4)
+    np.testing.assert_array_equal(hits.numpy(), (z.argmax(-1) == labels).astype(np.float32))
+    softmax = np.exp(z - log_sum_exp[:, None])
+    np.testing.assert_allclose(grad, (softmax - np.eye(97)[labels]) * upstream[:, None], atol=1e-6)
 
 def test_mlm_logits_are_tied_to_the_word_embeddings():
     model = BertPretrainingModel(CONFIG)
