@@ -80,7 +80,7 @@ def _hits(logits: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
     return tf.cast(label_logits >= tf.reduce_max(logits, -1), tf.float32)
 
 
-@tf.function(jit_compile=True, reduce_retracing=True)
+@tf.function(jit_compile=True)
 def _softmax_statistics(logits: tf.Tensor, labels: tf.Tensor):
     row_max = tf.reduce_max(logits, -1)
     row_sum = tf.reduce_sum(tf.exp(logits - row_max[..., None]), -1)
@@ -89,7 +89,7 @@ def _softmax_statistics(logits: tf.Tensor, labels: tf.Tensor):
     return losses, tf.cast(label_logits >= row_max, tf.float32), row_max, row_sum
 
 
-@tf.function(jit_compile=True, reduce_retracing=True)
+@tf.function(jit_compile=True)
 def _softmax_cross_entropy_gradient(d_losses, logits, labels, row_max, row_sum):
     probabilities = tf.exp(logits - row_max[..., None]) / row_sum[..., None]
     one_hot = tf.one_hot(labels, tf.shape(logits)[-1], dtype=logits.dtype)
