@@ -81,6 +81,21 @@ def _batch(rng, batch=3, seq=16, predictions=5):
             "masked_lm_weights": weights, "next_sentence_labels": np.array([0, 1, 1], np.int32)}
 
 
+def _hf_inputs(features) -> dict:
+    return {"input_ids": torch.tensor(features["input_word_ids"], dtype=torch.long),
+            "attention_mask": torch.tensor(features["input_mask"], dtype=torch.long),
+            "token_type_ids": torch.tensor(features["input_type_ids"], dtype=torch.long)}
+
+
+def _hf_mlm_labels(features) -> np.ndarray:
+    """HF takes MLM labels over the full sequence, -100 where nothing is predicted."""
+    labels = np.full(features["input_word_ids"].shape, -100, np.int64)
+    for b, (positions, ids, weights) in enumerate(zip(features["masked_lm_positions"],
+                                                      features["masked_lm_ids"], features["masked_lm_weights"])):
+        labels[b, positions[weights > 0]] = ids[weights > 0]
+    return labels
+
+
 def test_losses_match_hugging_face_bert_for_pretraining():
     hf = _hf_model(CONFIG)
     model = BertPretrainingModel(CONFIG)
@@ -90,33 +105,21 @@ def test_losses_match_hugging_face_bert_for_pretraining():
 
     mlm_loss, nsp_loss = pretraining_losses(model(features, training=False), features)
 
-    # HF takes labels over the full sequence, -100 where nothing is predicted.
-    labels = np.full(features["input_word_ids"].shape, -100, np.int64)
-    for b in range(labels.shape[0]):
-        for pos, tok, w in zip(features["masked_lm_positions"][b], features["masked_lm_ids"][b],
-                               features["masked_lm_weights"][b]):
-            if w > 0:
-                labels[b, pos] = tok
+    labels = _hf_mlm_labels(features)
     with torch.no_grad():
-        out = hf(input_ids=torch.tensor(features["input_word_ids"], dtype=torch.long),
-                 attention_mask=torch.tensor(features["input_mask"], dtype=torch.long),
-                 token_type_ids=torch.tensor(features["input_type_ids"], dtype=torch.long))
+        out = hf(**_hf_inputs(features))
         ce = torch.nn.functional.cross_entropy
         hf_mlm = ce(out.prediction_logits.reshape(-1, CONFIG.vocab_size), torch.tensor(labels).reshape(-1),
                     ignore_index=-100).item()
         hf_nsp = ce(out.seq_relationship_logits,
                     torch.tensor(features["next_sentence_labels"], dtype=torch.long)).item()
-        hf_total = hf(input_ids=torch.tensor(features["input_word_ids"], dtype=torch.long),
-                      attention_mask=torch.tensor(features["input_mask"], dtype=torch.long),
-                      token_type_ids=torch.tensor(features["input_type_ids"], dtype=torch.long),
-                      labels=torch.tensor(labels),
+        hf_total = hf(**_hf_inputs(features), labels=torch.tensor(labels),
                       next_sentence_label=torch.tensor(features["next_sentence_labels"],
                                                        dtype=torch.long)).loss.item()
     assert abs(float(mlm_loss) - hf_mlm) < 1e-4
     assert abs(float(nsp_loss) - hf_nsp) < 1e-4
     assert abs(float(mlm_loss + nsp_loss) - hf_total) < 1e-4
     assert hf_mlm > 1.0  # random weights: a real loss, not a trivially zero one
-
 
 
 def test_loss_gradients_match_hugging_face_bert_for_pretraining():
@@ -127,13 +130,7 @@ def test_loss_gradients_match_hugging_face_bert_for_pretraining():
     model.build()
     _copy_hf_weights(hf, model)
     features = _batch(np.random.default_rng(2))
-    labels = np.full(features["input_word_ids"].shape, -100, np.int64)
-    for b, (positions, ids, weights) in enumerate(zip(features["masked_lm_positions"],
-                                                      features["masked_lm_ids"], features["masked_lm_weights"])):
-        labels[b, positions[weights > 0]] = ids[weights > 0]
-    hf(input_ids=torch.tensor(features["input_word_ids"], dtype=torch.long),
-       attention_mask=torch.tensor(features["input_mask"], dtype=torch.long),
-       token_type_ids=torch.tensor(features["input_type_ids"], dtype=torch.long), labels=torch.tensor(labels),
+    hf(**_hf_inputs(features), labels=torch.tensor(_hf_mlm_labels(features)),
        next_sentence_label=torch.tensor(features["next_sentence_labels"], dtype=torch.long)).loss.backward()
     hf_grads = {name: p.grad.numpy() for name, p in hf.named_parameters()}
 
@@ -179,6 +176,7 @@ def test_mlm_cross_entropy_and_hits_match_the_definitions_at_large_logits():
     np.testing.assert_array_equal(hits.numpy(), (z.argmax(-1) == labels).astype(np.float32))
     softmax = np.exp(z - log_sum_exp[:, None])
     np.testing.assert_allclose(grad, (softmax - np.eye(97)[labels]) * upstream[:, None], atol=1e-6)
+
 
 def test_mlm_logits_are_tied_to_the_word_embeddings():
     model = BertPretrainingModel(CONFIG)
