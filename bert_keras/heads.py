@@ -9,7 +9,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from bert_keras.layers import get_activation
+from bert_keras.layers import LayerNorm, get_activation
 
 
 def gather_positions(sequence: tf.Tensor, positions: tf.Tensor) -> tf.Tensor:
@@ -32,13 +32,13 @@ class MaskedLMHead(keras.layers.Layer):
         self.vocab_size = vocab_size
         self.hidden_size = hidden_size
         self.hidden_act = hidden_act
+        get_activation(hidden_act)  # an unknown name fails here, not at the first call
         self.initializer_range = initializer_range
         self.layer_norm_eps = layer_norm_eps
         self.transform = keras.layers.Dense(
-            hidden_size, activation=get_activation(hidden_act), name="transform",
+            hidden_size, name="transform",
             kernel_initializer=keras.initializers.TruncatedNormal(stddev=initializer_range))
-        self.layer_norm = keras.layers.LayerNormalization(epsilon=layer_norm_eps, dtype="float32",
-                                                          name="layer_norm")
+        self.layer_norm = LayerNorm(epsilon=layer_norm_eps, dtype="float32", name="layer_norm")
 
     def build(self, input_shape=None):
         self.transform.build((None, self.hidden_size))
@@ -48,10 +48,10 @@ class MaskedLMHead(keras.layers.Layer):
         super().build(input_shape)
 
     def call(self, sequence_output: tf.Tensor, masked_positions: tf.Tensor,
-             word_embeddings: tf.Tensor) -> tf.Tensor:
+             word_embeddings: tf.Tensor, training=None) -> tf.Tensor:
         """[batch, seq, hidden], [batch, P], (vocab, hidden) -> float32 logits [batch, P, vocab]."""
         x = gather_positions(sequence_output, masked_positions)
-        x = self.layer_norm(self.transform(x))
+        x = self.layer_norm(get_activation(self.hidden_act, training)(self.transform(x)), training=training)
         # One 2-D [batch*P, hidden] x [hidden, vocab] product: a batched matmul against the shared table
         # would, outside XLA, build a per-sequence [vocab, hidden] table gradient and then sum it.
         table = tf.cast(word_embeddings, self.compute_dtype)

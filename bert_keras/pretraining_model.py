@@ -59,7 +59,7 @@ class BertPretrainingModel(keras.Model):
             raise ValueError("BertPretrainingModel inputs are missing 'masked_lm_positions'")
         outputs = self.encoder(inputs, training=training, rematerialize=self.remat)
         mlm_logits = self.masked_lm_head(outputs["sequence_output"], inputs["masked_lm_positions"],
-                                         self.encoder.embeddings.word_embeddings)
+                                         self.encoder.embeddings.word_embeddings, training=training)
         nsp_logits = self.next_sentence_head(outputs["pooled_output"])
         return {"mlm_logits": mlm_logits, "nsp_logits": nsp_logits}
 

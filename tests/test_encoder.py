@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 
 from bert_keras import BertConfig, BertEncoder, preset
-from bert_keras.layers import gelu, gelu_tanh
+from bert_keras.layers import LayerNorm, gelu, gelu_fused, gelu_tanh
 
 
 def _inputs(batch=2, seq=9, vocab=100, seed=0):
@@ -74,13 +74,15 @@ def test_gelu_forms_against_scipy():
     x = np.linspace(-6, 6, 101).astype("float32")
     exact = 0.5 * x * (1 + erf(x / np.sqrt(2)))
     np.testing.assert_allclose(gelu(tf.constant(x)).numpy(), exact, atol=1e-6)
+    np.testing.assert_allclose(gelu_fused(tf.constant(x)).numpy(), exact, atol=1e-6)
     approx = 0.5 * x * (1 + np.tanh(np.sqrt(2 / np.pi) * (x + 0.044715 * x**3)))
     np.testing.assert_allclose(gelu_tanh(tf.constant(x)).numpy(), approx, atol=1e-6)
     assert np.abs(exact - approx).max() > 1e-4  # the two forms really differ
 
 
-def test_gelu_gradient_against_scipy():
-    """`gelu`'s hand-written derivative is Phi(x) + x phi(x), in float32 and in bfloat16."""
+@pytest.mark.parametrize("function", [gelu, gelu_fused])
+def test_gelu_gradient_against_scipy(function):
+    """The hand-written derivative is Phi(x) + x phi(x), in float32 and in bfloat16."""
     from scipy.special import erf
 
     x = np.linspace(-6, 6, 101)
@@ -89,8 +91,44 @@ def test_gelu_gradient_against_scipy():
         t = tf.constant(x, dtype)
         with tf.GradientTape() as tape:
             tape.watch(t)
-            y = gelu(t)
+            y = function(t)
         np.testing.assert_allclose(tf.cast(tape.gradient(y, t), tf.float64).numpy(), derivative, atol=atol)
+
+
+def test_training_layer_norm_matches_keras_and_float64():
+    """The XLA-fused training pass of `LayerNorm` against Keras' `LayerNormalization` (its inference pass)
+    and a float64 numpy LayerNorm: outputs and the gradients of x, gamma and beta."""
+    rng = np.random.default_rng(0)
+    x = (rng.normal(size=(3, 7, 64)) * 4 + 2).astype("float32")
+    dy = rng.normal(size=x.shape).astype("float32")
+    ours = LayerNorm(epsilon=1e-12, dtype="float32")
+    reference = keras.layers.LayerNormalization(epsilon=1e-12, dtype="float32")
+    for layer in (ours, reference):
+        layer.build(x.shape)
+        layer.set_weights([rng.normal(1, 0.2, 64).astype("float32"), rng.normal(0, 0.2, 64).astype("float32")])
+    reference.set_weights(ours.get_weights())
+    results = []
+    for layer, training in ((ours, True), (reference, None)):
+        t = tf.constant(x)
+        with tf.GradientTape() as tape:
+            tape.watch(t)
+            y = layer(t, training=training)
+        results.append([y.numpy()] + [g.numpy() for g in tape.gradient(y, [t, *layer.trainable_weights],
+                                                                         output_gradients=dy)])
+    for a, b in zip(*results):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=2e-5)
+    gamma, beta = (w.astype("float64") for w in ours.get_weights())
+    x64, dy64 = x.astype("float64"), dy.astype("float64")
+    normalized = (x64 - x64.mean(-1, keepdims=True)) / np.sqrt(x64.var(-1, keepdims=True) + 1e-12)
+    g = dy64 * gamma
+    dx = (g - g.mean(-1, keepdims=True) - normalized * (g * normalized).mean(-1, keepdims=True)) / np.sqrt(
+        x64.var(-1, keepdims=True) + 1e-12)
+    expected = [normalized * gamma + beta, dx, (dy64 * normalized).sum((0, 1)), dy64.sum((0, 1))]
+    for a, b in zip(results[0], expected):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=2e-5)
+    assert LayerNorm.from_config(ours.get_config()).epsilon == 1e-12
+    traced = tf.function(lambda t: ours(t, training=True)).get_concrete_function(tf.constant(x))
+    assert any("layer_norm_forward" in f.signature.name for f in traced.graph.as_graph_def().library.function)
 
 
 def test_outputs_shapes_and_layers(tiny_config):

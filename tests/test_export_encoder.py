@@ -144,6 +144,19 @@ def test_saved_model_cli_lists_signatures(exported):
     assert signatures["token_ids"] == {"inputs": ids, "outputs": outputs}
 
 
+def test_serving_graph_has_no_xla_functions(exported):
+    """TF Serving runs without XLA unless told otherwise: the XLA-fused training kernels (GELU, LayerNorm) must
+    not reach the export, whose graphs run the layers' inference pass."""
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    saved_model, _, _ = exported
+    proto = saved_model_pb2.SavedModel.FromString((saved_model / "saved_model.pb").read_bytes())
+    functions = proto.meta_graphs[0].graph_def.library.function
+    assert len(functions) > 3  # the signatures' bodies and the encoder's call live in the function library
+    assert not [f.signature.name for f in functions
+                if "_XlaMustCompile" in f.attr and f.attr["_XlaMustCompile"].b]
+
+
 def test_token_ids_signature_and_tf_serving_layout(exported, keras_side, test_data):
     saved_model, responses, _ = exported
     assert sorted(os.listdir(saved_model.parent)) == ["1"]  # no staging leftovers

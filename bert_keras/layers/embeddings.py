@@ -6,6 +6,7 @@ import keras
 import tensorflow as tf
 
 from bert_keras.layers.dropout import Dropout
+from bert_keras.layers.layer_norm import LayerNorm
 
 
 @keras.saving.register_keras_serializable(package="bert_keras")
@@ -28,8 +29,7 @@ class BertEmbeddings(keras.layers.Layer):
         self.layer_norm_eps = layer_norm_eps
         self.dropout_rate = dropout_rate
         # LayerNorm statistics are computed in float32 under mixed-precision policies.
-        self.layer_norm = keras.layers.LayerNormalization(epsilon=layer_norm_eps, dtype="float32",
-                                                          name="layer_norm")
+        self.layer_norm = LayerNorm(epsilon=layer_norm_eps, dtype="float32", name="layer_norm")
         self.dropout = Dropout(dropout_rate, name="dropout")
 
     def build(self, input_shape=None):
@@ -52,7 +52,7 @@ class BertEmbeddings(keras.layers.Layer):
         words = tf.gather(self.word_embeddings, input_word_ids)
         types = tf.gather(self.token_type_embeddings, input_type_ids)
         positions = self.position_embeddings[:seq_length][tf.newaxis]
-        x = self.layer_norm(words + types + positions)
+        x = self.layer_norm(words + types + positions, training=training)
         return self.dropout(x, training=training)
 
     def get_config(self):

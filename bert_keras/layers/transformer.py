@@ -7,6 +7,7 @@ import keras
 from bert_keras.layers.activations import get_activation
 from bert_keras.layers.attention import SelfAttention
 from bert_keras.layers.dropout import Dropout
+from bert_keras.layers.layer_norm import LayerNorm
 
 
 @keras.saving.register_keras_serializable(package="bert_keras")
@@ -25,6 +26,7 @@ class TransformerBlock(keras.layers.Layer):
         self.num_heads = num_heads
         self.intermediate_size = intermediate_size
         self.hidden_act = hidden_act
+        get_activation(hidden_act)  # an unknown name fails here, not at the first call
         self.initializer_range = initializer_range
         self.hidden_dropout_prob = hidden_dropout_prob
         self.attention_probs_dropout_prob = attention_probs_dropout_prob
@@ -34,14 +36,13 @@ class TransformerBlock(keras.layers.Layer):
         self.attention = SelfAttention(hidden_size, num_heads, initializer_range,
                                        attention_probs_dropout_prob, name="attention")
         self.attention_dropout = Dropout(hidden_dropout_prob, name="attention_dropout")
-        self.attention_layer_norm = keras.layers.LayerNormalization(
+        self.attention_layer_norm = LayerNorm(
             epsilon=layer_norm_eps, dtype="float32", name="attention_layer_norm")
         self.intermediate = keras.layers.Dense(intermediate_size, kernel_initializer=init,
                                                name="intermediate")
-        self.activation = get_activation(hidden_act)
         self.output_dense = keras.layers.Dense(hidden_size, kernel_initializer=init, name="output_dense")
         self.output_dropout = Dropout(hidden_dropout_prob, name="output_dropout")
-        self.output_layer_norm = keras.layers.LayerNormalization(
+        self.output_layer_norm = LayerNorm(
             epsilon=layer_norm_eps, dtype="float32", name="output_layer_norm")
 
     def build(self, input_shape=None):
@@ -56,11 +57,11 @@ class TransformerBlock(keras.layers.Layer):
     def call(self, hidden_states, bias, training=None):
         attended = self.attention(hidden_states, bias, training=training)
         attended = self.attention_dropout(attended, training=training)
-        h = self.attention_layer_norm(hidden_states + attended)
+        h = self.attention_layer_norm(hidden_states + attended, training=training)
         h_in = keras.ops.cast(h, self.compute_dtype)
-        ffn = self.output_dense(self.activation(self.intermediate(h_in)))
+        ffn = self.output_dense(get_activation(self.hidden_act, training)(self.intermediate(h_in)))
         ffn = self.output_dropout(ffn, training=training)
-        return self.output_layer_norm(h + keras.ops.cast(ffn, h.dtype))
+        return self.output_layer_norm(h + keras.ops.cast(ffn, h.dtype), training=training)
 
     def get_config(self):
         config = super().get_config()
