@@ -391,8 +391,9 @@ def report_seeds(paths: list[str]) -> None:
             ours, hf = (np.array([r[side][metric] for r in runs]) for side in ("ours", "hf"))
             diff = ours - hf
             se = f"{diff.std(ddof=1) / math.sqrt(len(diff)):.2f}" if len(diff) > 1 else "-"
-            print(f"  {metric:10s} ours {ours.mean():6.2f}  hf {hf.mean():6.2f}  diff {diff.mean():+6.2f}  paired se {se}"
-                  f"  per seed {' / '.join(f'{v:.2f}' for v in ours)} vs {' / '.join(f'{v:.2f}' for v in hf)}")
+            seeds = " vs ".join(" / ".join(f"{v:.2f}" for v in side) for side in (ours, hf))
+            print(f"  {metric:10s} ours {ours.mean():6.2f}  hf {hf.mean():6.2f}  diff {diff.mean():+6.2f}"
+                  f"  paired se {se}  per seed {seeds}")
 
 
 def summarize(results: dict) -> None:
