@@ -105,7 +105,7 @@ def test_training_layer_norm_matches_keras_and_float64():
     reference = keras.layers.LayerNormalization(epsilon=1e-12, dtype="float32")
     for layer in (ours, reference):
         layer.build(x.shape)
-        layer.set_weights([rng.normal(1, 0.2, 64).astype("float32"), rng.normal(0, 0.2, 64).astype("float32")])
+    ours.set_weights([rng.normal(1, 0.2, 64).astype("float32"), rng.normal(0, 0.2, 64).astype("float32")])
     reference.set_weights(ours.get_weights())
     results = []
     for layer, training in ((ours, True), (reference, None)):

@@ -28,9 +28,7 @@ def gelu_fused(x: tf.Tensor):
     return _gelu_forward(x), lambda dy: _gelu_gradient_from_input(dy, x)
 
 
-@tf.function(jit_compile=True, reduce_retracing=True)
-def _gelu_forward(x: tf.Tensor) -> tf.Tensor:
-    return x * _normal_cdf(x)
+_gelu_forward = tf.function(gelu, jit_compile=True, reduce_retracing=True)
 
 
 @tf.function(jit_compile=True, reduce_retracing=True)
