@@ -47,9 +47,15 @@ class BertEncoder(keras.Model):
         self.pooler.build()
         self.built = True
 
-    def call(self, inputs: dict[str, tf.Tensor], training=None, rematerialize: bool = False) -> dict[str, Any]:
+    def call(self, inputs: dict[str, tf.Tensor], training=None, rematerialize: bool = False,
+             output_positions: tf.Tensor | None = None) -> dict[str, Any]:
         """`rematerialize=True` (training only) recomputes each block's activations in the backward pass
-        instead of storing them: less memory, about a third more compute (`bert_keras.remat`)."""
+        instead of storing them: less memory, about a third more compute (`bert_keras.remat`).
+
+        With int `output_positions` [batch, P], `sequence_output` (and the last of `encoder_outputs`) is
+        [batch, P, hidden], the last layer at those positions only, and the last block computes just them
+        and [CLS] (for `pooled_output`, which is unchanged): what pre-training's losses read, for less work.
+        """
         missing = [name for name in INPUT_NAMES if name not in inputs]
         if missing:
             raise ValueError(f"BertEncoder inputs are missing {missing}; expected keys {list(INPUT_NAMES)}")
@@ -58,14 +64,19 @@ class BertEncoder(keras.Model):
         bias = attention_bias(inputs["input_mask"])
         x = self.embeddings(word_ids, type_ids, training=training)
         encoder_outputs = []
-        for block in self.transformer_blocks:
+        for i, block in enumerate(self.transformer_blocks):
+            last = i == len(self.transformer_blocks) - 1
+            positions = None
+            if last and output_positions is not None:
+                cls = tf.zeros_like(output_positions[:, :1], tf.int32)
+                positions = tf.concat([cls, tf.cast(output_positions, tf.int32)], 1)
             if rematerialize and training:
-                x = rematerialized(block)(x, bias)
+                x = rematerialized(block)(x, bias, output_positions=positions)
             else:
-                x = block(x, bias, training=training)
-            encoder_outputs.append(x)
+                x = block(x, bias, output_positions=positions, training=training)
+            encoder_outputs.append(x if positions is None else x[:, 1:])
         return {
-            "sequence_output": x,
+            "sequence_output": encoder_outputs[-1],
             "pooled_output": self.pooler(x),
             "encoder_outputs": encoder_outputs,
         }

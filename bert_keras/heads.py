@@ -9,12 +9,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from bert_keras.layers import LayerNorm, get_activation
-
-
-def gather_positions(sequence: tf.Tensor, positions: tf.Tensor) -> tf.Tensor:
-    """[batch, seq, hidden] and int [batch, P] -> [batch, P, hidden]: the vectors at `positions`."""
-    return tf.gather(sequence, tf.cast(positions, tf.int32), batch_dims=1)
+from bert_keras.layers import LayerNorm, gather_positions, get_activation
 
 
 @keras.saving.register_keras_serializable(package="bert_keras")
@@ -47,10 +42,11 @@ class MaskedLMHead(keras.layers.Layer):
                                            initializer="zeros")
         super().build(input_shape)
 
-    def call(self, sequence_output: tf.Tensor, masked_positions: tf.Tensor,
+    def call(self, sequence_output: tf.Tensor, masked_positions: tf.Tensor | None,
              word_embeddings: tf.Tensor, training=None) -> tf.Tensor:
-        """[batch, seq, hidden], [batch, P], (vocab, hidden) -> float32 logits [batch, P, vocab]."""
-        x = gather_positions(sequence_output, masked_positions)
+        """[batch, seq, hidden], [batch, P], (vocab, hidden) -> float32 logits [batch, P, vocab].
+        With `masked_positions=None`, `sequence_output` already holds only the P masked vectors."""
+        x = sequence_output if masked_positions is None else gather_positions(sequence_output, masked_positions)
         x = self.layer_norm(get_activation(self.hidden_act, training)(self.transform(x)), training=training)
         # One 2-D [batch*P, hidden] x [hidden, vocab] product: a batched matmul against the shared table
         # would, outside XLA, build a per-sequence [vocab, hidden] table gradient and then sum it.

@@ -57,8 +57,10 @@ class BertPretrainingModel(keras.Model):
     def call(self, inputs: dict[str, tf.Tensor], training=None) -> dict[str, tf.Tensor]:
         if "masked_lm_positions" not in inputs:
             raise ValueError("BertPretrainingModel inputs are missing 'masked_lm_positions'")
-        outputs = self.encoder(inputs, training=training, rematerialize=self.remat)
-        mlm_logits = self.masked_lm_head(outputs["sequence_output"], inputs["masked_lm_positions"],
+        # The last block computes only the masked positions and [CLS]: no loss reads the other rows.
+        outputs = self.encoder(inputs, training=training, rematerialize=self.remat,
+                               output_positions=inputs["masked_lm_positions"])
+        mlm_logits = self.masked_lm_head(outputs["sequence_output"], None,
                                          self.encoder.embeddings.word_embeddings, training=training)
         nsp_logits = self.next_sentence_head(outputs["pooled_output"])
         return {"mlm_logits": mlm_logits, "nsp_logits": nsp_logits}

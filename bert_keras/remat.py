@@ -22,11 +22,11 @@ def _seed_generators(layer: keras.layers.Layer) -> list:
 
 
 def rematerialized(layer: keras.layers.Layer) -> Callable[..., tf.Tensor]:
-    """`layer(*tensors, training=True)` whose activations are recomputed in the backward pass instead of
-    being kept; all arguments must be tensors."""
+    """`layer(*tensors, training=True, **constants)` whose activations are recomputed in the backward pass
+    instead of being kept; `tensors` are what gradients flow to, `constants` (e.g. int positions) are not."""
     generators = _seed_generators(layer)
 
-    def call(*tensors):
+    def call(*tensors, **constants):
         # The states as they are before the forward pass; the re-run starts from them again.
         states = [tf.identity(generator.state.value) for generator in generators]
 
@@ -34,7 +34,7 @@ def rematerialized(layer: keras.layers.Layer) -> Callable[..., tf.Tensor]:
         def run(*inputs):
             for generator, state in zip(generators, states):
                 generator.state.assign(state)
-            return layer(*inputs, training=True)
+            return layer(*inputs, training=True, **constants)
 
         return run(*tensors)
 

@@ -140,6 +140,40 @@ def test_outputs_shapes_and_layers(tiny_config):
     np.testing.assert_array_equal(out["encoder_outputs"][-1], out["sequence_output"])
 
 
+def test_output_positions_give_those_rows_and_the_same_gradients():
+    """Pre-training's shortcut (the last block computes only the masked rows and [CLS]) must change nothing
+    the losses read: same rows, same pooled output, same gradients, also through training kernels and remat."""
+    config = preset("tiny", vocab_size=100, max_position_embeddings=64, hidden_dropout_prob=0.0,
+                    attention_probs_dropout_prob=0.0)
+    encoder = BertEncoder(config)
+    x = _inputs()
+    positions = np.array([[3, 1, 8], [0, 2, 2]], "int32")  # repeats and [CLS] itself are allowed
+    full, part = encoder(x), encoder(x, output_positions=positions)
+    assert part["sequence_output"].shape == (2, 3, 128)
+    gathered = np.take_along_axis(full["sequence_output"].numpy(), positions[..., None], 1)
+    np.testing.assert_allclose(part["sequence_output"], gathered, atol=1e-5)
+    np.testing.assert_array_equal(part["encoder_outputs"][-1], part["sequence_output"])
+    np.testing.assert_allclose(part["encoder_outputs"][0], full["encoder_outputs"][0])
+    np.testing.assert_allclose(part["pooled_output"], full["pooled_output"], atol=1e-6)
+
+    rng = np.random.default_rng(1)
+    row_weights, pooled_weights = rng.normal(size=(2, 3, 128)), rng.normal(size=(2, 128))
+
+    def gradients(**kwargs):
+        with tf.GradientTape() as tape:
+            out = encoder(x, training=True, **kwargs)
+            rows = out["sequence_output"]
+            if "output_positions" not in kwargs:
+                rows = tf.gather(rows, positions, batch_dims=1)
+            loss = tf.reduce_sum(rows * row_weights) + tf.reduce_sum(out["pooled_output"] * pooled_weights)
+        return [tf.convert_to_tensor(g).numpy() for g in tape.gradient(loss, encoder.trainable_variables)]
+
+    expected = gradients()
+    for kwargs in ({"output_positions": positions}, {"output_positions": positions, "rematerialize": True}):
+        for variable, want, got in zip(encoder.trainable_variables, expected, gradients(**kwargs)):
+            np.testing.assert_allclose(got, want, atol=1e-5, rtol=1e-4, err_msg=f"{variable.path} {kwargs}")
+
+
 def test_padding_does_not_change_valid_positions(tiny_config):
     encoder = BertEncoder(tiny_config)
     x = _inputs()

@@ -57,9 +57,14 @@ class SelfAttention(keras.layers.Layer):
         x = tf.reshape(x, [batch, seq, self.num_heads, self.head_size])
         return tf.transpose(x, [0, 2, 1, 3])  # [batch, heads, seq, head_size]
 
-    def call(self, hidden_states, bias, training=None):
+    def call(self, hidden_states, bias, query_states=None, training=None):
+        """Attention of `query_states` [batch, Q, hidden] (default: `hidden_states`) over `hidden_states`
+        [batch, seq, hidden] -> [batch, Q, hidden]."""
+        if query_states is None:
+            query_states = hidden_states
         batch, seq = tf.shape(hidden_states)[0], tf.shape(hidden_states)[1]
-        q = self._split_heads(self.query(hidden_states), batch, seq)
+        queries = tf.shape(query_states)[1]
+        q = self._split_heads(self.query(query_states), batch, queries)
         k = self._split_heads(self.key(hidden_states), batch, seq)
         v = self._split_heads(self.value(hidden_states), batch, seq)
         q = q * tf.cast(1.0 / math.sqrt(self.head_size), q.dtype)
@@ -68,7 +73,7 @@ class SelfAttention(keras.layers.Layer):
         probs = tf.nn.softmax(tf.cast(scores, tf.float32) + tf.cast(bias, tf.float32), axis=-1)
         probs = self.dropout(tf.cast(probs, v.dtype), training=training)
         context = tf.transpose(tf.matmul(probs, v), [0, 2, 1, 3])
-        context = tf.reshape(context, [batch, seq, self.hidden_size])
+        context = tf.reshape(context, [batch, queries, self.hidden_size])
         return self.output_dense(context)
 
     def get_config(self):

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import keras
+import tensorflow as tf
 
 from bert_keras.layers.activations import get_activation
 from bert_keras.layers.attention import SelfAttention
 from bert_keras.layers.dropout import Dropout
 from bert_keras.layers.layer_norm import LayerNorm
+
+
+def gather_positions(sequence: tf.Tensor, positions: tf.Tensor) -> tf.Tensor:
+    """[batch, seq, hidden] and int [batch, P] -> [batch, P, hidden]: the vectors at `positions`."""
+    return tf.gather(sequence, tf.cast(positions, tf.int32), batch_dims=1)
 
 
 @keras.saving.register_keras_serializable(package="bert_keras")
@@ -54,10 +60,15 @@ class TransformerBlock(keras.layers.Layer):
         self.output_layer_norm.build(hidden)
         super().build(input_shape)
 
-    def call(self, hidden_states, bias, training=None):
-        attended = self.attention(hidden_states, bias, training=training)
+    def call(self, hidden_states, bias, output_positions=None, training=None):
+        """[batch, seq, hidden] -> [batch, seq, hidden], or [batch, P, hidden] at int `output_positions`
+        [batch, P] only: every position is still attended to, but queries, feed-forward and LayerNorms run
+        on the P rows alone (BERT's last block in pre-training, whose other rows no loss reads)."""
+        queries = hidden_states if output_positions is None else gather_positions(hidden_states, output_positions)
+        attended = self.attention(hidden_states, bias, None if output_positions is None else queries,
+                                  training=training)
         attended = self.attention_dropout(attended, training=training)
-        h = self.attention_layer_norm(hidden_states + attended, training=training)
+        h = self.attention_layer_norm(queries + attended, training=training)
         h_in = keras.ops.cast(h, self.compute_dtype)
         ffn = self.output_dense(get_activation(self.hidden_act, training)(self.intermediate(h_in)))
         ffn = self.output_dropout(ffn, training=training)
