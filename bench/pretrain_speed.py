@@ -6,7 +6,9 @@ All three train BERT-mini (4 layers, hidden 256, 4 heads, FFN 1024, vocab 30522,
 batch 32, 20 masked positions, float32 (`--precision=mixed_bfloat16`: ours and keras-hub in bfloat16), AdamW
 with global-norm clipping 1.0, on the same random batch, in one run. Ours runs MLM+NSP through the real
 pre-training loop (`bert_keras.pretraining_loop`: `--steps` optimizer steps per `tf.function` call; XLA
-per `--ours_jit`, off by default because TF's own CPU kernels measured faster here). keras-hub runs MLM
+per `--ours_jit`, off by default because TF's own CPU kernels measured faster here); its last transformer block
+computes only the masked rows and [CLS], all that the losses read (`BertEncoder(output_positions=...)`), where
+keras-hub and HF compute all 128 rows; the model FLOPs below count the full computation for every side. keras-hub runs MLM
 only (it has no NSP head) through its compiled Keras train function (`steps_per_execution=--steps`, the
 function `fit` runs), twice: with XLA (side `keras_hub`, the issue's peer) and without (side
 `keras_hub_nojit`, its faster mode on this CPU). HF runs MLM+NSP in PyTorch eager on CPU (all
