@@ -65,8 +65,7 @@ class TransformerBlock(keras.layers.Layer):
         [batch, P] only: every position is still attended to, but queries, feed-forward and LayerNorms run
         on the P rows alone (BERT's last block in pre-training, whose other rows no loss reads)."""
         queries = hidden_states if output_positions is None else gather_positions(hidden_states, output_positions)
-        attended = self.attention(hidden_states, bias, None if output_positions is None else queries,
-                                  training=training)
+        attended = self.attention(hidden_states, bias, queries, training=training)
         attended = self.attention_dropout(attended, training=training)
         h = self.attention_layer_norm(queries + attended, training=training)
         h_in = keras.ops.cast(h, self.compute_dtype)
