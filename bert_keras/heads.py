@@ -52,10 +52,11 @@ class MaskedLMHead(keras.layers.Layer):
         # would, outside XLA, build a per-sequence [vocab, hidden] table gradient and then sum it.
         table = tf.cast(word_embeddings, self.compute_dtype)
         rows = tf.reshape(tf.cast(x, self.compute_dtype), [-1, self.hidden_size])
-        logits = tf.matmul(rows, table, transpose_b=True)
-        # BiasAdd on the 2-D product: TF's CPU graph rewrite fuses it into the matmul in float32, and its
-        # gradient (BiasAddGrad) reads the [rows, vocab] gradient faster than a broadcast add's reduce_sum.
-        logits = tf.nn.bias_add(tf.cast(logits, tf.float32), tf.cast(self.output_bias, tf.float32))
+        bias = tf.cast(self.output_bias, tf.float32)
+        if training:
+            logits = _fused_output_logits(rows, table, bias)
+        else:
+            logits = _output_logits(rows, table, bias)
         return tf.reshape(logits, tf.concat([tf.shape(x)[:-1], [self.vocab_size]], 0))
 
     def get_config(self):
@@ -63,6 +64,34 @@ class MaskedLMHead(keras.layers.Layer):
         config.update(vocab_size=self.vocab_size, hidden_size=self.hidden_size, hidden_act=self.hidden_act,
                       initializer_range=self.initializer_range, layer_norm_eps=self.layer_norm_eps)
         return config
+
+
+def _output_logits(rows: tf.Tensor, table: tf.Tensor, bias: tf.Tensor) -> tf.Tensor:
+    """[N, hidden] x [vocab, hidden]^T + float32 bias -> float32 [N, vocab]."""
+    # BiasAdd on the 2-D product: TF's CPU graph rewrite fuses it into the matmul in float32, and its
+    # gradient (BiasAddGrad) reads the [rows, vocab] gradient faster than a broadcast add's reduce_sum.
+    return tf.nn.bias_add(tf.cast(tf.matmul(rows, table, transpose_b=True), tf.float32), bias)
+
+
+@tf.custom_gradient
+def _fused_output_logits(rows: tf.Tensor, table: tf.Tensor, bias: tf.Tensor):
+    """`_output_logits` for training: the forward XLA-compiled, the backward TF's kernels (inference keeps
+    plain ops, so exported graphs need no XLA).
+
+    TF's CPU matmul of [640, 256] rows against the transposed [30522, 256] table ran well below the FLOP rate
+    of the same-sized products in its backward pass; XLA's forward took 158 ms against 202 ms in float32
+    and 167 ms against 327 ms in bfloat16 (medians of 15 interleaved rounds, 2 cores, a slow machine). For
+    the backward products TF's kernels were about as fast as XLA's.
+    """
+    def gradient(d_logits):
+        d_product = tf.cast(d_logits, rows.dtype)
+        return (tf.matmul(d_product, table), tf.matmul(d_product, rows, transpose_a=True),
+                tf.raw_ops.BiasAddGrad(out_backprop=d_logits))
+
+    return _compiled_output_logits(rows, table, bias), gradient
+
+
+_compiled_output_logits = tf.function(_output_logits, jit_compile=True, reduce_retracing=True)
 
 
 @keras.saving.register_keras_serializable(package="bert_keras")

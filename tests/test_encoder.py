@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 
 from bert_keras import BertConfig, BertEncoder, preset
-from bert_keras.layers import LayerNorm, gelu, gelu_fused, gelu_tanh
+from bert_keras.layers import LayerNorm, SelfAttention, attention_bias, gelu, gelu_fused, gelu_tanh
 
 
 def _inputs(batch=2, seq=9, vocab=100, seed=0):
@@ -172,6 +172,45 @@ def test_output_positions_give_those_rows_and_the_same_gradients():
     for kwargs in ({"output_positions": positions}, {"output_positions": positions, "rematerialize": True}):
         for variable, want, got in zip(encoder.trainable_variables, expected, gradients(**kwargs)):
             np.testing.assert_allclose(got, want, atol=1e-5, rtol=1e-4, err_msg=f"{variable.path} {kwargs}")
+
+
+def test_training_attention_is_the_plain_computation_with_its_dropout_mask():
+    """The training pass of `SelfAttention` (one XLA-fused kernel each way, written-out backward) against
+    plain TF ops differentiated by TF, with the mask the layer's `Dropout` draws: output and every gradient,
+    with padding and with fewer queries than keys (the last block in pre-training)."""
+    rng = np.random.default_rng(3)
+    layer = SelfAttention(32, 4, dropout_rate=0.3)
+    layer.build()
+    x = tf.constant(rng.normal(size=(2, 6, 32)), tf.float32)
+    queries = tf.gather(x, [[0, 2, 5], [0, 1, 1]], batch_dims=1)
+    bias = attention_bias(np.array([[1] * 6, [1] * 4 + [0] * 2]))
+    dy = rng.normal(size=(2, 3, 32)).astype("float32")
+    state = tf.identity(layer.dropout.seed_generator.state)
+
+    def run(forward):
+        with tf.GradientTape() as tape:
+            tape.watch([x, queries])
+            y = forward()
+        return [y] + tape.gradient(y, [x, queries, *layer.trainable_weights], output_gradients=dy)
+
+    fused = run(lambda: layer(x, bias, queries, training=True))
+    layer.dropout.seed_generator.state.assign(state)
+    bits = layer.dropout.random_bits([2, 4, 3, 6]).numpy().astype("int64")
+    keep = np.where(bits >= round(0.3 * 65536), 65536 / (65536 - round(0.3 * 65536)), 0.0).astype("float32")
+    assert 0.5 < (keep > 0).mean() < 0.9
+
+    def plain():
+        def heads(t):
+            return tf.transpose(tf.reshape(t, [2, -1, 4, 8]), [0, 2, 1, 3])
+        q = heads(queries @ layer.query.kernel + layer.query.bias)
+        k, v = (heads(x @ d.kernel + d.bias) for d in (layer.key, layer.value))
+        probs = tf.nn.softmax(tf.matmul(q, k, transpose_b=True) / np.sqrt(8.0) + bias, -1) * keep
+        context = tf.reshape(tf.transpose(probs @ v, [0, 2, 1, 3]), [2, 3, 32])
+        return context @ layer.output_dense.kernel + layer.output_dense.bias
+
+    for got, want in zip(fused, run(plain)):
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+    assert np.abs(fused[1]).max() > 1e-3
 
 
 def test_padding_does_not_change_valid_positions(tiny_config):

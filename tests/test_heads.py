@@ -122,9 +122,11 @@ def test_losses_match_hugging_face_bert_for_pretraining():
     assert hf_mlm > 1.0  # random weights: a real loss, not a trivially zero one
 
 
-def test_loss_gradients_match_hugging_face_bert_for_pretraining():
+@pytest.mark.parametrize("training", [False, True])
+def test_loss_gradients_match_hugging_face_bert_for_pretraining(training):
     """The MLM cross-entropy has a written-out gradient (XLA-fused); every parameter's gradient of the
-    pre-training loss must still equal PyTorch autograd's through HF's model."""
+    pre-training loss must still equal PyTorch autograd's through HF's model. With `training=True` (dropout
+    is 0 here) the step runs every training-only kernel too: fused LayerNorm, GELU, attention and logits."""
     hf = _hf_model(CONFIG)
     model = BertPretrainingModel(CONFIG)
     model.build()
@@ -135,7 +137,7 @@ def test_loss_gradients_match_hugging_face_bert_for_pretraining():
     hf_grads = {name: p.grad.numpy() for name, p in hf.named_parameters()}
 
     with tf.GradientTape() as tape:
-        mlm_loss, nsp_loss = pretraining_losses(model(features, training=False), features)
+        mlm_loss, nsp_loss = pretraining_losses(model(features, training=training), features)
         loss = mlm_loss + nsp_loss
     heads, block = model.masked_lm_head, model.encoder.transformer_blocks[0]
     pairs = [  # ours, HF name (HF's kernels are transposed)
@@ -144,6 +146,10 @@ def test_loss_gradients_match_hugging_face_bert_for_pretraining():
         (heads.transform.kernel, "cls.predictions.transform.dense.weight"),
         (heads.layer_norm.gamma, "cls.predictions.transform.LayerNorm.weight"),
         (block.attention.query.kernel, "bert.encoder.layer.0.attention.self.query.weight"),
+        (block.attention.key.kernel, "bert.encoder.layer.0.attention.self.key.weight"),
+        (block.attention.value.bias, "bert.encoder.layer.0.attention.self.value.bias"),
+        (model.encoder.transformer_blocks[-1].attention.query.kernel,  # the last block: masked rows only
+         "bert.encoder.layer.1.attention.self.query.weight"),
         (block.output_layer_norm.beta, "bert.encoder.layer.0.output.LayerNorm.bias"),
         (model.next_sentence_head.dense.kernel, "cls.seq_relationship.weight"),
     ]

