@@ -23,7 +23,8 @@ class SelfAttention(keras.layers.Layer):
 
     The softmax runs in float32 whatever the compute dtype, so half-precision policies stay stable.
     Training in float32 runs softmax, dropout and both products as one XLA-fused kernel each way
-    (`fused_attention`); inference, and half precision (where it measured no faster), run plain TF ops.
+    (`fused_attention`); inference and 16-bit policies run plain TF ops (in bfloat16 the fused kernel
+    measured no faster).
     """
 
     def __init__(self, hidden_size: int, num_heads: int, initializer_range: float = 0.02,
@@ -104,7 +105,8 @@ def fused_attention(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, bias: tf.Tensor, b
     The dropout mask comes from uint16 `bits` (`Dropout.random_bits`, none for no dropout) and `threshold`,
     as `Dropout` draws it. TF's batched matmuls at these small per-head shapes ran well below its large
     matmuls' FLOP rate on CPU: fused, forward + backward of one BERT-mini layer's attention (batch 32, 4
-    heads, seq 128, float32, 2 cores) took 39.7 ms against 52.0 ms (medians of 15 interleaved rounds).
+    heads, seq 128, float32, 2 cores of an AMD AVX2 CPU) took 39.7 ms against 52.0 ms (medians of 15
+    interleaved rounds).
     """
     @tf.custom_gradient
     def attend(q, k, v):
