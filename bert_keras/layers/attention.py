@@ -70,7 +70,7 @@ class SelfAttention(keras.layers.Layer):
         v = self._split_heads(self.value(hidden_states), batch, seq)
         # Keras autocasts `bias` to the compute dtype; -10000 is exact enough in float16/bfloat16.
         bias = tf.cast(bias, tf.float32)
-        if training and self.compute_dtype == "float32" and self.dropout.rate < 1:
+        if training and self.compute_dtype == "float32" and not self.dropout.drops_everything:
             bits = None
             if self.dropout.rate > 0:
                 bits = self.dropout.random_bits(tf.stack([batch, self.num_heads, queries, seq]))

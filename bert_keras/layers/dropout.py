@@ -8,11 +8,14 @@ import tensorflow as tf
 _LEVELS = 1 << 16
 
 
-def keep_scale(bits: tf.Tensor, threshold: tf.Tensor | int, dtype) -> tf.Tensor:
+def _kept_scale(threshold: int) -> float:
+    """1 / (1 - drop probability) for elements dropped when their 16 bits fall below `threshold`."""
+    return _LEVELS / (_LEVELS - threshold)
+
+
+def keep_scale(bits: tf.Tensor, threshold: int, dtype) -> tf.Tensor:
     """uint16 `bits` -> 1 / (1 - rate) where bits >= `threshold` (the element is kept), else 0."""
-    threshold = tf.cast(threshold, tf.int32)
-    scale = tf.cast(_LEVELS / (_LEVELS - threshold), dtype)
-    return tf.where(tf.cast(bits, tf.int32) >= threshold, scale, tf.zeros([], dtype))
+    return tf.where(bits >= threshold, tf.constant(_kept_scale(threshold), dtype), tf.zeros([], dtype))
 
 
 @keras.saving.register_keras_serializable(package="bert_keras")
@@ -31,6 +34,11 @@ class Dropout(keras.layers.Dropout):
         """Elements whose 16 random bits are below this are dropped."""
         return round(self.rate * _LEVELS)
 
+    @property
+    def drops_everything(self) -> bool:
+        """True when the rate rounds to dropping every element (no finite scale for the kept ones)."""
+        return self.threshold >= _LEVELS
+
     def random_bits(self, shape) -> tf.Tensor:
         """uint16 random bits of `shape` for the next mask (advances the seed generator once)."""
         seed = tf.cast(tf.math.floormod(self.seed_generator.next(), tf.int32.max - 1), tf.int32)
@@ -41,8 +49,8 @@ class Dropout(keras.layers.Dropout):
     def call(self, inputs, training=False):
         if not training or self.rate == 0 or self.noise_shape is not None:
             return super().call(inputs, training=training)
-        if self.threshold >= _LEVELS:
+        if self.drops_everything:
             return tf.zeros_like(inputs)
         bits = self.random_bits(tf.shape(inputs))
-        scale = tf.cast(_LEVELS / (_LEVELS - self.threshold), inputs.dtype)
+        scale = tf.cast(_kept_scale(self.threshold), inputs.dtype)
         return tf.where(bits >= self.threshold, inputs * scale, tf.zeros_like(inputs))
