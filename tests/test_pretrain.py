@@ -203,7 +203,8 @@ def test_mirrored_and_multi_worker_runs_match_one_device(tmp_path):
         assert multi[step] == pytest.approx(single[step], rel=1e-5)
 
 
-@pytest.mark.parametrize("policy,jit", [("mixed_bfloat16", True), ("mixed_float16", False), ("float32", True)])
+# float32 with XLA: test_rematerialized_training_matches_plain_training_with_dropout.
+@pytest.mark.parametrize("policy,jit", [("mixed_bfloat16", True), ("mixed_float16", False)])
 def test_mixed_precision_and_xla_steps_train_with_finite_losses(policy, jit):
     import keras
 
@@ -307,10 +308,7 @@ def _random_batch(rng, batch: int, seq: int = 16, predictions: int = 4, real=Non
             "masked_lm_weights": weights, "next_sentence_labels": rng.integers(0, 2, batch).astype("int32")}
 
 
-@pytest.mark.parametrize("optimizer_name", ["sgd", "adamw"])
-def test_accumulated_micro_batches_make_the_update_of_the_concatenated_batch(optimizer_name):
-    import keras
-
+def test_accumulated_micro_batches_make_the_update_of_the_concatenated_batch():
     from bert_keras.config import BertConfig
     from bert_keras.optimization import create_optimizer
     from bert_keras.pretraining_loop import build_train_loop
@@ -332,10 +330,7 @@ def test_accumulated_micro_batches_make_the_update_of_the_concatenated_batch(opt
             if initial is None:
                 initial = model.get_weights()
             model.set_weights(initial)
-            if optimizer_name == "sgd":  # the update is the gradient itself: checks its scale too
-                optimizer = keras.optimizers.SGD(0.5)
-            else:
-                optimizer = create_optimizer(1e-2, 10, 0, clip_norm=None, gradients_are_reduced=True)
+            optimizer = create_optimizer(1e-2, 10, 0, clip_norm=None, gradients_are_reduced=True)
             optimizer.build(model.trainable_variables)
         loop = build_train_loop(model, optimizer, strategy, jit_compile=False, clip_norm=1.0,
                                 accumulation_steps=accumulation)
@@ -347,7 +342,8 @@ def test_accumulated_micro_batches_make_the_update_of_the_concatenated_batch(opt
 
     whole_totals, whole_weights = train(1)
     micro_totals, micro_weights = train(2)
-    # Same summed statistics and the same gradient norms (the norm is of the full accumulated gradient).
+    # Same summed statistics and the same gradient norms (the norm is of the full accumulated gradient, so it
+    # checks the gradient's scale, which AdamW's update hardly shows).
     np.testing.assert_allclose(micro_totals, whole_totals, rtol=1e-5)
     moved = 0.0
     for before, whole, micro in zip(initial, whole_weights, micro_weights):
