@@ -51,6 +51,19 @@ def test_prepare_gutenberg_book(test_data, tmp_path):
     assert report.documents == len(docs)
 
 
+def test_prepare_strips_a_repeated_header_with_wrapped_markers(test_data, tmp_path):
+    """Gutenberg #148 (Franklin) repeats its header, and its start and end markers wrap onto a second line:
+    all of the header goes, the book's first lines stay."""
+    out = tmp_path / "corpus.txt"
+    prepare([str(test_data / "pretraining" / "franklin_repeated_header.txt")], str(out))
+    text = out.read_text(encoding="utf-8")
+    for boilerplate in ("gutenberg", "ebook", "***", "title:", "release date", "first released"):
+        assert boilerplate not in text.lower(), boilerplate
+    assert text.startswith("THE AUTOBIOGRAPHY OF BENJAMIN FRANKLIN")
+    assert "Benjamin Franklin was born in Milk Street, Boston, on January 6, 1706." in text
+    assert text.rstrip().endswith("most famous piece of literature produced in Colonial America.")
+
+
 def test_prepare_keeps_the_first_documents_of_each_file(test_data, tmp_path):
     book = str(test_data / "pretraining" / "moreau_raw_gutenberg.txt")
     whole, excerpt = tmp_path / "whole.txt", tmp_path / "excerpt.txt"
@@ -106,8 +119,9 @@ def test_demo_corpus_ships_two_splits():
     assert train_report.num_documents > 200 and heldout_report.num_documents > 20
     assert not train_report.invalid_utf8 and not heldout_report.invalid_utf8
     train_text = open(train, encoding="utf-8").read()
-    for boilerplate in ("START OF THE PROJECT GUTENBERG", "END OF THE PROJECT GUTENBERG", "Gutenberg License",
-                        "gutenberg.org/license"):  # license header and footer stripped (credit lines may stay)
+    for boilerplate in ("START OF THE PROJECT GUTENBERG", "START OF THIS PROJECT GUTENBERG", "END OF THE PROJECT",
+                        "END OF THIS PROJECT", "Gutenberg License", "gutenberg.org/license", "Release Date:",
+                        "First Released:"):  # license header and footer stripped (credit lines may stay)
         assert boilerplate.lower() not in train_text.lower()
     assert "Alice" in train_text and "Ichabod" not in train_text
     assert "Ichabod" in open(heldout, encoding="utf-8").read()

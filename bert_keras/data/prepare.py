@@ -11,6 +11,7 @@ that long books give many documents for next-sentence prediction. Files are stre
 
 from __future__ import annotations
 
+import itertools
 import logging
 import re
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from bert_keras.data.sentences import split_sentences
 _LOG = logging.getLogger(__name__)
 
 _GUTENBERG_START = re.compile(r"^\s*\*\*\*\s*START OF (THIS|THE) PROJECT GUTENBERG", re.IGNORECASE)
+_HEADER_LINES = 400  # a start marker further in than this is not a Gutenberg header
 _GUTENBERG_END = re.compile(
     r"^\s*(\*\*\*\s*END OF (THIS|THE) PROJECT GUTENBERG|End of (the )?Project Gutenberg)", re.IGNORECASE
 )
@@ -48,26 +50,26 @@ class PrepareReport:
 
 
 def _without_gutenberg_boilerplate(lines: Iterable[str]) -> Iterator[str]:
-    """Drops the Project Gutenberg header (up to `*** START OF ...`) and footer (from `*** END OF ...`).
-    Files without the markers pass through unchanged."""
-    buffered: list[str] = []
-    started = False
-    for line in lines:
-        if not started:
-            if _GUTENBERG_START.match(line):
-                started = True
-                buffered = []
-                continue
-            buffered.append(line)
-            if len(buffered) > 400:  # no header within the first 400 lines: not a Gutenberg file
-                started = True
-                yield from buffered
-                buffered = []
-            continue
+    """Drops the Project Gutenberg header and footer: everything through the last `*** START OF ...` marker
+    among the first lines (some files repeat their header, and a marker may wrap onto the next line), and
+    everything from `*** END OF ...` on. Files without a start marker there keep their beginning."""
+    lines = iter(lines)
+    head = list(itertools.islice(lines, _HEADER_LINES))
+    starts = [i for i, line in enumerate(head) if _GUTENBERG_START.match(line)]
+    if starts:
+        head = head[_marker_end(head, starts[-1]) + 1:]
+    for line in itertools.chain(head, lines):
         if _GUTENBERG_END.match(line):
             return
         yield line
-    yield from buffered
+
+
+def _marker_end(lines: list[str], start: int) -> int:
+    """Index of the line holding the closing `***` of the marker that opens at `lines[start]`."""
+    for i in range(start, min(start + 3, len(lines))):
+        if lines[i].rstrip().endswith("***"):
+            return i
+    return start
 
 
 def _paragraphs(lines: Iterable[str]) -> Iterator[tuple[str, bool]]:

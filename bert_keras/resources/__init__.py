@@ -13,7 +13,7 @@
   heldout (0.25 MB, 24 documents, 8 books by 7 authors found nowhere in train): Baum - The Wonderful Wizard
   of Oz; Burnett - The Secret Garden; Conrad - Heart of Darkness, Lord Jim; Hawthorne - The Scarlet Letter;
   Irving - The Legend of Sleepy Hollow; Thoreau - Walden; Wilde - The Picture of Dorian Gray.
-* `demo_vocab_file()`: an uncased WordPiece vocab (8,528 tokens) trained on the train split with
+* `demo_vocab_file()`: an uncased WordPiece vocab (8,526 tokens) trained on the train split with
   `python -m bert_keras.vocab --vocab_size=8000 --min_count=2` ([PAD] [UNK] [CLS] [SEP] [MASK] at ids 0..4).
 * `bert_base_uncased_vocab_file()`: Google's released bert-base-uncased vocab (Apache-2.0; its special
   tokens sit at 0/100/101/102/103). Always read special ids from the tokenizer, never hard-code them.
