@@ -9,13 +9,14 @@
 """
 
 from bert_keras.checkpoints.checkpoint import CheckpointError, LoadedCheckpoint
+from bert_keras.checkpoints.formats import FORMATS, CheckpointFormat, register_format
 from bert_keras.checkpoints.huggingface import google_to_hf, hf_to_google
 from bert_keras.checkpoints.loading import build_encoder, load_encoder, read_checkpoint
-from bert_keras.checkpoints.saving import (WRITERS, convert_checkpoint, save_checkpoint, save_encoder,
+from bert_keras.checkpoints.saving import (convert_checkpoint, save_checkpoint, save_encoder,
                                            write_google_checkpoint, write_huggingface_checkpoint)
 from bert_keras.checkpoints.variables import assign_google_weights, google_weights
 
-__all__ = ["CheckpointError", "LoadedCheckpoint", "WRITERS", "assign_google_weights", "build_encoder",
-           "convert_checkpoint", "google_to_hf", "google_weights", "hf_to_google", "load_encoder",
-           "read_checkpoint", "save_checkpoint", "save_encoder", "write_google_checkpoint",
+__all__ = ["FORMATS", "CheckpointError", "CheckpointFormat", "LoadedCheckpoint", "assign_google_weights",
+           "build_encoder", "convert_checkpoint", "google_to_hf", "google_weights", "hf_to_google", "load_encoder",
+           "read_checkpoint", "register_format", "save_checkpoint", "save_encoder", "write_google_checkpoint",
            "write_huggingface_checkpoint"]

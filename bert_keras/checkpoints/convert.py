@@ -10,7 +10,8 @@ import logging
 import sys
 import time
 
-from bert_keras.checkpoints.saving import WRITERS, convert_checkpoint
+from bert_keras.checkpoints.formats import FORMATS
+from bert_keras.checkpoints.saving import convert_checkpoint
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -19,7 +20,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--input", required=True,
                         help="checkpoint directory, weight file or TF checkpoint prefix (any supported format)")
     parser.add_argument("--output_dir", required=True, help="directory to write")
-    parser.add_argument("--format", required=True, choices=sorted(WRITERS), help="format to write")
+    parser.add_argument("--format", required=True, choices=sorted(FORMATS), help="format to write")
     parser.add_argument("--vocab_file", default=None, help="vocab to copy (default: vocab.txt beside --input)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")

@@ -15,6 +15,7 @@ import numpy as np
 import tensorflow as tf
 
 from bert_keras.checkpoints.checkpoint import CheckpointError, name_list, prepare_output
+from bert_keras.checkpoints.formats import CheckpointFormat, register_format
 from bert_keras.checkpoints.names import GOOGLE_HEADS
 from bert_keras.config import BertConfig
 
@@ -88,3 +89,9 @@ def write_google_weights(weights: dict[str, np.ndarray], config: BertConfig, dir
                       tensors=[tf.constant(np.asarray(weights[n], np.float32)) for n in names])
     config.to_json_file(os.path.join(directory, CONFIG_FILE), "google")
     return path
+
+
+FORMAT = register_format(CheckpointFormat(
+    "google", CONFIG_FILE, f"{CONFIG_FILE} + <prefix>.index/.data-*",
+    find_in_directory=find_checkpoint_prefix, locate=checkpoint_prefix, read=read_google,
+    write=write_google_weights))

@@ -14,7 +14,9 @@ import numpy as np
 from safetensors import safe_open
 from safetensors.numpy import save_file
 
+from bert_keras.checkpoints import native
 from bert_keras.checkpoints.checkpoint import CheckpointError, name_list, prepare_output
+from bert_keras.checkpoints.formats import CheckpointFormat, register_format
 from bert_keras.checkpoints.names import GOOGLE_HEAD_PREFIX, HF_HEAD_PREFIX, weight_names
 from bert_keras.config import BertConfig
 
@@ -155,3 +157,14 @@ def write_hf_weights(weights: dict[str, np.ndarray], config: BertConfig, directo
 def read_huggingface(weight_file: str, config: BertConfig) -> tuple[dict[str, np.ndarray], list[str]]:
     """-> (Google-named weights, ignored non-BERT names) of a Hugging Face weight file or shard index."""
     return hf_to_google(_load_file(weight_file), config, weight_file)
+
+
+def _locate(path: str) -> str | None:
+    if path.endswith((".bin", ".index.json")):
+        return path
+    return path if path.endswith(".safetensors") and native.FORMAT.locate(path) is None else None
+
+
+FORMAT = register_format(CheckpointFormat(
+    "huggingface", CONFIG_FILE, f"{CONFIG_FILE} + one of {', '.join(WEIGHT_FILES)}",
+    find_in_directory=find_weight_file, locate=_locate, read=read_huggingface, write=write_hf_weights))

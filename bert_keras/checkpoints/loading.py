@@ -8,55 +8,13 @@ from typing import Any, Iterator
 
 import keras
 
-from bert_keras.checkpoints import google, huggingface, native
+from bert_keras.checkpoints import google, huggingface, native  # noqa: F401 (each registers its format)
 from bert_keras.checkpoints.checkpoint import (VOCAB_FILE, CheckpointError, LoadedCheckpoint, check_vocab,
                                                validate_weights)
+from bert_keras.checkpoints.formats import detect_directory, detect_file
 from bert_keras.checkpoints.variables import assign_google_weights
 from bert_keras.config import BertConfig
 from bert_keras.encoder import BertEncoder
-
-_EXPECTED_LAYOUTS = (
-    f"bert_keras ({native.CONFIG_FILE} + {native.WEIGHTS_FILE}), "
-    f"Google TF1 ({google.CONFIG_FILE} + <prefix>.index/.data-*), "
-    f"Hugging Face ({huggingface.CONFIG_FILE} + one of {', '.join(huggingface.WEIGHT_FILES)})")
-
-
-def _detect_directory(directory: str) -> tuple[str, str]:
-    """-> (format, weight file or checkpoint prefix) for a checkpoint directory."""
-    found = []
-    if os.path.isfile(os.path.join(directory, native.CONFIG_FILE)):
-        found.append(("bert_keras", os.path.join(directory, native.WEIGHTS_FILE)))
-    if os.path.isfile(os.path.join(directory, google.CONFIG_FILE)):
-        prefix = google.find_checkpoint_prefix(directory)
-        if prefix:
-            found.append(("google", prefix))
-    if os.path.isfile(os.path.join(directory, huggingface.CONFIG_FILE)):
-        weight_file = huggingface.find_weight_file(directory)
-        if weight_file:
-            found.append(("huggingface", weight_file))
-    if len(found) > 1:
-        raise CheckpointError(f"{directory} holds checkpoints in several formats "
-                              f"({', '.join(f for f, _ in found)}); pass the path of the one to load: "
-                              f"{', '.join(p for _, p in found)}")
-    if not found:
-        present = sorted(os.listdir(directory))
-        raise CheckpointError(f"{directory} is not a known BERT checkpoint layout; expected {_EXPECTED_LAYOUTS}; "
-                              f"found files: {present[:20]}")
-    return found[0]
-
-
-def _detect_file(path: str) -> tuple[str, str]:
-    """-> (format, weight file or checkpoint prefix) for a path to a weight file or checkpoint prefix."""
-    prefix = google.checkpoint_prefix(path)
-    if prefix:
-        return "google", prefix
-    if path.endswith(".safetensors") and native.is_native_weight_file(path):
-        return "bert_keras", path
-    if path.endswith((".safetensors", ".bin", ".index.json")):
-        return "huggingface", path
-    raise CheckpointError(f"{path} is not a checkpoint file this package reads; expected a directory with "
-                          f"{_EXPECTED_LAYOUTS}, or the path of such a weight file / checkpoint prefix")
-
 
 def _config_beside(weights_path: str, name: str, kind: str) -> str:
     config_file = os.path.join(os.path.dirname(weights_path), name)
@@ -64,14 +22,6 @@ def _config_beside(weights_path: str, name: str, kind: str) -> str:
         raise FileNotFoundError(f"{kind} checkpoint {weights_path} needs its config file {config_file}, "
                                 "which does not exist")
     return config_file
-
-
-# format -> (config file expected beside the weights, reader(weight file or prefix, config)).
-_READERS = {
-    "bert_keras": (native.CONFIG_FILE, native.read_native),
-    "google": (google.CONFIG_FILE, google.read_google),
-    "huggingface": (huggingface.CONFIG_FILE, huggingface.read_huggingface),
-}
 
 
 def read_checkpoint(path: str | os.PathLike, vocab_file: str | os.PathLike | None = None, *,
@@ -85,23 +35,22 @@ def read_checkpoint(path: str | os.PathLike, vocab_file: str | os.PathLike | Non
     """
     path = os.fspath(path)
     if os.path.isdir(path):
-        fmt, location = _detect_directory(path)
+        fmt, location = detect_directory(path)
     elif os.path.exists(path) or google.checkpoint_prefix(path):
-        fmt, location = _detect_file(path)
+        fmt, location = detect_file(path)
     else:
         raise FileNotFoundError(f"checkpoint not found: {path} (no such file, directory or TF checkpoint prefix)")
 
-    config_name, reader = _READERS[fmt]
-    config = BertConfig.from_json_file(_config_beside(location, config_name, fmt))
+    config = BertConfig.from_json_file(_config_beside(location, fmt.config_file, fmt.name))
     weights, ignored = {}, []
     if load_weights:
-        weights, ignored = reader(location, config)
+        weights, ignored = fmt.read(location, config)
         validate_weights(weights, config, location)
     directory = os.path.dirname(location)
     if vocab_file is None and os.path.isfile(os.path.join(directory, VOCAB_FILE)):
         vocab_file = os.path.join(directory, VOCAB_FILE)
     vocab_file = check_vocab(vocab_file, config, location)
-    return LoadedCheckpoint(config, weights, vocab_file, fmt, location, tuple(ignored))
+    return LoadedCheckpoint(config, weights, vocab_file, fmt.name, location, tuple(ignored))
 
 
 @contextlib.contextmanager

@@ -20,6 +20,7 @@ from safetensors import safe_open
 from safetensors.numpy import save_file
 
 from bert_keras.checkpoints.checkpoint import CheckpointError, prepare_output
+from bert_keras.checkpoints.formats import CheckpointFormat, register_format
 from bert_keras.config import BertConfig
 
 CONFIG_FILE = "bert_keras_config.json"
@@ -56,3 +57,13 @@ def read_native(weight_file: str, config: BertConfig) -> tuple[dict[str, np.ndar
             raise CheckpointError(f"{weight_file}: bert_keras format version {version!r}, this package reads "
                                   f"{FORMAT_VERSION!r}")
         return {k: f.get_tensor(k) for k in f.keys()}, []
+
+
+def _locate(path: str) -> str | None:
+    return path if path.endswith(".safetensors") and is_native_weight_file(path) else None
+
+
+FORMAT = register_format(CheckpointFormat(
+    "bert_keras", CONFIG_FILE, f"{CONFIG_FILE} + {WEIGHTS_FILE}",
+    find_in_directory=lambda directory: os.path.join(directory, WEIGHTS_FILE), locate=_locate,
+    read=read_native, write=write_native_weights))

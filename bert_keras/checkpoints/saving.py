@@ -3,27 +3,19 @@
 from __future__ import annotations
 
 import os
-from typing import Any, Callable
+from typing import Any
 
-from bert_keras.checkpoints import google, huggingface, native
+from bert_keras.checkpoints.formats import get_format
 from bert_keras.checkpoints.loading import read_checkpoint
 from bert_keras.checkpoints.variables import encoder_of, google_weights
-
-# format -> writer(weights, config, directory, vocab_file) -> directory or TF prefix
-WRITERS: dict[str, Callable[..., str]] = {
-    "bert_keras": native.write_native_weights,
-    "google": google.write_google_weights,
-    "huggingface": huggingface.write_hf_weights,
-}
 
 
 def save_checkpoint(model_or_encoder: Any, directory: str | os.PathLike, format: str = "bert_keras",
                     vocab_file: str | os.PathLike | None = None) -> str:
-    """Writes a `BertEncoder` or pre-training model (heads included) in `format`; see `WRITERS`."""
-    if format not in WRITERS:
-        raise ValueError(f"unknown checkpoint format {format!r}; choose from {sorted(WRITERS)}")
+    """Writes a `BertEncoder` or pre-training model (heads included) in `format`, a name in `FORMATS`."""
+    writer = get_format(format).write
     config = encoder_of(model_or_encoder).config
-    return WRITERS[format](google_weights(model_or_encoder), config, directory, vocab_file)
+    return writer(google_weights(model_or_encoder), config, directory, vocab_file)
 
 
 def save_encoder(model_or_encoder: Any, directory: str | os.PathLike,
@@ -49,7 +41,6 @@ def write_huggingface_checkpoint(model_or_encoder: Any, directory: str | os.Path
 def convert_checkpoint(source: str | os.PathLike, directory: str | os.PathLike, format: str,
                        vocab_file: str | os.PathLike | None = None) -> str:
     """Reads any supported checkpoint and writes it in `format`, heads included, without building a model."""
-    if format not in WRITERS:
-        raise ValueError(f"unknown checkpoint format {format!r}; choose from {sorted(WRITERS)}")
+    writer = get_format(format).write
     checkpoint = read_checkpoint(source, vocab_file)
-    return WRITERS[format](checkpoint.weights, checkpoint.config, directory, checkpoint.vocab_file)
+    return writer(checkpoint.weights, checkpoint.config, directory, checkpoint.vocab_file)
