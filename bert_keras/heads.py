@@ -79,9 +79,9 @@ def _fused_output_logits(rows: tf.Tensor, table: tf.Tensor, bias: tf.Tensor):
     plain ops, so exported graphs need no XLA).
 
     TF's CPU matmul of [640, 256] rows against the transposed [30522, 256] table ran well below the FLOP rate
-    of the same-sized products in its backward pass; XLA's forward took 158 ms against 202 ms in float32
-    and 167 ms against 327 ms in bfloat16 (medians of 15 interleaved rounds, 2 cores of an AMD AVX2 CPU). For
-    the backward products TF's kernels were about as fast as XLA's.
+    of the same-sized products in its backward pass, and XLA's forward was faster in float32 and bfloat16;
+    for the backward products TF's kernels were about as fast as XLA's (`bench/results/RESULTS.md`,
+    "Training kernels").
     """
     def gradient(d_logits):
         d_product = tf.cast(d_logits, rows.dtype)

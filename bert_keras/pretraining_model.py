@@ -104,9 +104,9 @@ def _cross_entropy_and_hits(logits: tf.Tensor, labels: tf.Tensor):
 
     TF's `sparse_softmax_cross_entropy_with_logits` writes the whole [rows, vocab] softmax gradient in the
     forward pass and the backward multiplies it again; here the forward keeps only each row's max and sum and
-    the backward recomputes the softmax in the same fused pass that forms the gradient. At BERT-mini shapes
-    (640 rows x 30522 words) the whole float32 training step went from 828 to 782 and from 847 to 821 ms in two
-    in-process A/B runs (medians of 9 and 15 interleaved rounds, 2 cores).
+    the backward recomputes the softmax in the same fused pass that forms the gradient, which made the whole
+    BERT-mini training step faster (in-process A/B, `bench/results/RESULTS.md`, "Training kernels";
+    whole step: `bench/pretrain_speed.py`).
     """
     losses, hits, row_max, row_sum = _softmax_statistics(logits, labels)
 

@@ -21,9 +21,9 @@ def gelu(x: tf.Tensor) -> tf.Tensor:
 @tf.custom_gradient
 def gelu_fused(x: tf.Tensor):
     """`gelu` for training graphs: forward and backward are one XLA-compiled pass each, with the derivative
-    Phi(x) + x phi(x) written out and Phi(x) recomputed from x rather than kept. On [32, 128, 1024] float32
-    (2 cores, median of 11) forward + backward took 6.5 ms against 9.9 with the forward in plain TF ops and
-    the same backward XLA-fused. `get_activation(name, training=True)` picks this one.
+    Phi(x) + x phi(x) written out and Phi(x) recomputed from x rather than kept: faster than the forward in
+    plain TF ops on CPU (micro-benchmark in `bench/results/RESULTS.md`, "Training kernels").
+    `get_activation(name, training=True)` picks this one.
     """
     return _gelu_forward(x), lambda dy: _gelu_gradient_from_input(dy, x)
 

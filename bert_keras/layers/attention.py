@@ -104,9 +104,8 @@ def fused_attention(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, bias: tf.Tensor, b
 
     The dropout mask comes from uint16 `bits` (`Dropout.random_bits`, none for no dropout) and `threshold`,
     as `Dropout` draws it. TF's batched matmuls at these small per-head shapes ran well below its large
-    matmuls' FLOP rate on CPU: fused, forward + backward of one BERT-mini layer's attention (batch 32, 4
-    heads, seq 128, float32, 2 cores of an AMD AVX2 CPU) took 39.7 ms against 52.0 ms (medians of 15
-    interleaved rounds).
+    matmuls' FLOP rate on CPU; fused, one BERT-mini layer's attention trains faster (micro-benchmark and
+    whole-step A/B in `bench/results/RESULTS.md`, "Training kernels"; whole step: `bench/pretrain_speed.py`).
     """
     @tf.custom_gradient
     def attend(q, k, v):

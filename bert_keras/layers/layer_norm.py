@@ -10,8 +10,8 @@ import tensorflow as tf
 class LayerNorm(keras.layers.LayerNormalization):
     """`keras.layers.LayerNormalization` (same weights, names and config) that, when training, normalizes in
     one XLA-compiled pass forward and one backward instead of TF's chain of moments, rsqrt, multiply and add
-    ops (and their gradients). The backward recomputes the mean and variance from the input. On 2 cores,
-    forward + backward over [32, 128, 256] float32 took 3.2 ms against Keras' 5.0 (medians of 11). Inference
+    ops (and their gradients). The backward recomputes the mean and variance from the input, and the pair is
+    faster than Keras' ops on CPU (`bench/results/RESULTS.md`, "Training kernels"). Inference
     runs Keras' own ops, so serving graphs need no XLA (TF Serving runs without it unless told otherwise).
     """
 
