@@ -8,7 +8,11 @@ setup(
     long_description_content_type="text/markdown",
     license="Apache-2.0",
     python_requires=">=3.10",
-    packages=find_packages(include=["bert_keras", "bert_keras.*", "tasks", "tasks.*"]),
+    # The task families (tasks/ in the repository) install as `bert_keras.tasks`, not as a top-level `tasks`
+    # package that would collide with users' own modules; in a checkout `python -m tasks.glue` works too.
+    packages=find_packages(include=["bert_keras", "bert_keras.*"])
+    + ["bert_keras.tasks"] + [f"bert_keras.tasks.{p}" for p in find_packages("tasks")],
+    package_dir={"bert_keras.tasks": "tasks"},
     include_package_data=True,
     package_data={"bert_keras": ["resources/*", "resources/**/*"]},
     install_requires=[

@@ -32,7 +32,7 @@ def main():
     from tokenizers import BertWordPieceTokenizer
 
     from bert_keras.tokenizer import BertTokenizer
-    from tasks.conll import data, features
+    from bert_keras.tasks.conll import data, features
 
     vocab_dir = os.path.join(args.data_dir, "bert_vocab")
     vocabs = {"uncased": (os.path.join(vocab_dir, "bert-base-uncased-vocab.txt"), True),

@@ -35,7 +35,7 @@ sys.path.insert(0, str(REPO))
 
 from peer_process import check_not_loaded, passive_openmp, run_separately  # noqa: E402
 from hf_optimizer import adamw  # noqa: E402
-from tasks.conll import data as conll_data  # noqa: E402
+from bert_keras.tasks.conll import data as conll_data  # noqa: E402
 
 
 def seqeval_f1(gold, predicted) -> dict:
@@ -159,7 +159,7 @@ def run_ours(args, splits, labels, checkpoint_dir) -> dict:
     tf.config.threading.set_intra_op_parallelism_threads(args.threads)
     tf.config.threading.set_inter_op_parallelism_threads(args.threads)
     from bert_keras.finetuning import FineTuningConfig, fit, load_pretrained
-    from tasks.conll.task import ConllTask
+    from bert_keras.tasks.conll.task import ConllTask
 
     class Progress(keras.callbacks.Callback):
         """Step log like the HF side's, and per-epoch training time without the evaluation."""

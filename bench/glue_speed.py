@@ -39,7 +39,7 @@ def ours_step(args, checkpoint):
     from bert_keras.distribution import resolve_jit_compile
     from bert_keras.finetuning import load_pretrained
     from bert_keras.optimization import create_optimizer
-    from tasks.glue.model import GlueClassifier
+    from bert_keras.tasks.glue.model import GlueClassifier
 
     tf.config.threading.set_intra_op_parallelism_threads(args.threads)
     encoder, _ = load_pretrained(checkpoint)

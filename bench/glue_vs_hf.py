@@ -86,7 +86,7 @@ def parse_args():
 
 
 def examples(spec, split, glue_dir, limit=None):
-    from tasks.glue.data import read_tsv
+    from bert_keras.tasks.glue.data import read_tsv
 
     ex = read_tsv(spec, split, glue_dir)
     if limit:
@@ -124,7 +124,7 @@ def fixed_order_dataset(task, train, orders, batch_size):
     import itertools
 
     import tensorflow as tf
-    from tasks.glue.data import make_dataset
+    from bert_keras.tasks.glue.data import make_dataset
 
     def reordered(order):
         pick = lambda values: None if values is None else [values[i] for i in order]  # noqa: E731
@@ -155,7 +155,7 @@ def run_ours(spec, args, glue_dir, checkpoint):
 
     tf.config.threading.set_intra_op_parallelism_threads(args.threads)
     from bert_keras.finetuning import FineTuningConfig, fit, load_pretrained
-    from tasks.glue.task import GlueTask
+    from bert_keras.tasks.glue.task import GlueTask
     import keras
 
     keras.utils.set_random_seed(args.seed)
@@ -285,7 +285,7 @@ def main():
     if args.peer_child:
         serve_hf(args, checkpoint)
         return
-    from tasks.glue.tasks import get_task
+    from bert_keras.tasks.glue.tasks import get_task
 
     glue_dir = os.path.join(args.data_dir, "glue")
     runners = {"ours": run_ours, "hf": run_hf}

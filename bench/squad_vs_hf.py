@@ -47,9 +47,9 @@ sys.path.insert(0, str(REPO))
 
 from peer_process import check_not_loaded, passive_openmp, run_separately  # noqa: E402
 from hf_optimizer import adamw  # noqa: E402
-from tasks.squad import evaluate as squad_evaluate  # noqa: E402
-from tasks.squad.data import SquadExample, read_squad_json  # noqa: E402
-from tasks.squad.features import answer_recovery, convert_examples_to_features  # noqa: E402
+from bert_keras.tasks.squad import evaluate as squad_evaluate  # noqa: E402
+from bert_keras.tasks.squad.data import SquadExample, read_squad_json  # noqa: E402
+from bert_keras.tasks.squad.features import answer_recovery, convert_examples_to_features  # noqa: E402
 
 
 def split_by_article(examples: list[SquadExample], split_article: int):
@@ -88,7 +88,7 @@ def build_ours(args, train, evaluation, model_dir):
     import keras
 
     from bert_keras.finetuning import load_pretrained
-    from tasks.squad.task import SquadSettings, SquadTask
+    from bert_keras.tasks.squad.task import SquadSettings, SquadTask
 
     keras.utils.set_random_seed(args.seed)
     encoder, tokenizer = load_pretrained(args.checkpoint)
@@ -105,7 +105,7 @@ def initial_head(model) -> list:
 
 def run_ours(args, train, evaluation, model_dir):
     from bert_keras.finetuning import FineTuningConfig, fit
-    from tasks.squad.task import predict_answers, score
+    from bert_keras.tasks.squad.task import predict_answers, score
 
     task, model, settings = build_ours(args, train, evaluation, model_dir)
     head = initial_head(model)

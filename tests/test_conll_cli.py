@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from seqeval.metrics import f1_score
 
-from tasks.conll import data, evaluate
+from bert_keras.tasks.conll import data, evaluate
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
@@ -35,7 +35,7 @@ def test_cli_trains_predicts_and_files_score_alone(tmp_path, test_data, minilm_d
         first_sentences(test_data / "conll" / name, data_dir / name, 48)
     model_dir = tmp_path / "model"
     # In-process (absl_cli), as `python -m tasks.conll` would parse and run it: no second TensorFlow start-up.
-    cli = absl_cli("tasks.conll.__main__")
+    cli = absl_cli("bert_keras.tasks.conll.__main__")
     flags.FLAGS(["conll", f"--flagfile={REPO / 'configs/conll/minilm.flags'}", "--preset=tiny",
                  f"--vocab_file={minilm_dir / 'vocab.txt'}", f"--data_dir={data_dir}", f"--model_dir={model_dir}",
                  "--num_train_epochs=1", "--max_seq_length=24", "--window_context=6", "--train_batch_size=16",
@@ -55,7 +55,7 @@ def test_cli_trains_predicts_and_files_score_alone(tmp_path, test_data, minilm_d
         assert all(tag in data.label_list() for sentence in predicted for tag in sentence)
         results = json.loads((model_dir / f"{split}_results.json").read_text())
         assert results["f1"] == pytest.approx(100 * f1_score(gold, predicted), abs=1e-9)
-        scored = subprocess.run([sys.executable, "-m", "tasks.conll.evaluate", "--json",
+        scored = subprocess.run([sys.executable, "-m", "bert_keras.tasks.conll.evaluate", "--json",
                                  str(model_dir / f"predictions_{split}.txt")],
                                 cwd=REPO, capture_output=True, text=True, timeout=120)
         assert scored.returncode == 0, scored.stderr
@@ -68,7 +68,7 @@ def test_token_classifier_config_round_trip():
     import keras
 
     from bert_keras import BertEncoder, preset
-    from tasks.conll.model import TokenClassifier
+    from bert_keras.tasks.conll.model import TokenClassifier
 
     encoder = BertEncoder(preset("tiny", vocab_size=100, num_hidden_layers=1))
     model = TokenClassifier(encoder, 9, labels=data.label_list())

@@ -2,7 +2,7 @@
 
 import pytest
 
-from tasks.conll import data
+from bert_keras.tasks.conll import data
 
 
 def to_iob1(tags):

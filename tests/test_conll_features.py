@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tasks.conll import data, features
+from bert_keras.tasks.conll import data, features
 
 SPLITS = ("train.txt", "valid.txt", "test.txt")
 

@@ -6,7 +6,7 @@ import random
 import pytest
 from seqeval.metrics import classification_report, f1_score, precision_score, recall_score
 
-from tasks.conll import data, evaluate
+from bert_keras.tasks.conll import data, evaluate
 
 
 def assert_matches_seqeval(gold, predicted):

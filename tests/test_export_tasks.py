@@ -42,11 +42,11 @@ def tiny_encoder(tokenizer, seed):
 @pytest.fixture(scope="module")
 def models(tokenizer):
     from bert_keras.pretraining_model import BertPretrainingModel
-    from tasks.glue.model import GlueClassifier
-    from tasks.glue.tasks import GLUE_TASKS
-    from tasks.conll.data import label_list
-    from tasks.conll.model import TokenClassifier
-    from tasks.squad.model import SquadModel
+    from bert_keras.tasks.glue.model import GlueClassifier
+    from bert_keras.tasks.glue.tasks import GLUE_TASKS
+    from bert_keras.tasks.conll.data import label_list
+    from bert_keras.tasks.conll.model import TokenClassifier
+    from bert_keras.tasks.squad.model import SquadModel
 
     mnli = GlueClassifier(tiny_encoder(tokenizer, 1), num_classes=3)
     stsb = GlueClassifier(tiny_encoder(tokenizer, 2), num_classes=1)
@@ -62,7 +62,7 @@ def models(tokenizer):
 
 @pytest.fixture(scope="module")
 def squad_examples(test_data):
-    from tasks.squad.data import read_squad_json
+    from bert_keras.tasks.squad.data import read_squad_json
 
     v1 = read_squad_json(str(test_data / "squad" / "dev-v1.1-excerpt.json"))[0]
     one_per_context = list({e.context: e for e in v1}.values())  # 10 contexts, up to 414 WordPieces
@@ -73,8 +73,8 @@ def squad_reference(model, tokenizer, examples):
     """tasks/squad: run_squad.py windows (features.py), the Keras model on every window at full length, and
     postprocess.py's n-best / max-context / v2.0 null-score rules -> ({qas_id: QuestionAnswer}, windows per
     question)."""
-    from tasks.squad import postprocess
-    from tasks.squad.features import convert_examples_to_features
+    from bert_keras.tasks.squad import postprocess
+    from bert_keras.tasks.squad.features import convert_examples_to_features
 
     features = convert_examples_to_features(examples, tokenizer, max_seq_length=SEQ, **{
         k: SQUAD[k] for k in ("doc_stride", "max_query_length")})
@@ -90,7 +90,7 @@ def squad_answers(models, tokenizer, squad_examples):
     """The v2.0 dev excerpt + the v1.1 long contexts + bad questions about the longest context (non-UTF-8
     bytes, empty, far longer than max_query_length) -> (examples, reference answers, windows, a null threshold
     that splits them (median null_score_diff, so both decisions are exercised), REST instances)."""
-    from tasks.squad.data import SquadExample
+    from bert_keras.tasks.squad.data import SquadExample
 
     context = max((e.context for e in squad_examples["v1.1"]), key=len)
     broken = b"Which NFL team represented the AFC at Super Bowl \xff 50?"
@@ -110,9 +110,9 @@ def run_dirs(models, tokenizer, squad_answers, tmp_path_factory):
     `<run>/export`."""
     from bert_keras.finetuning import FineTuningConfig, run
     from bert_keras.finetuning.trainer import BEST_WEIGHTS
-    from tasks.conll.task import ConllTask
-    from tasks.glue.task import GlueTask
-    from tasks.squad.task import SquadSettings, SquadTask
+    from bert_keras.tasks.conll.task import ConllTask
+    from bert_keras.tasks.glue.task import GlueTask
+    from bert_keras.tasks.squad.task import SquadSettings, SquadTask
 
     base = tmp_path_factory.mktemp("runs")
     tasks = {
@@ -133,7 +133,7 @@ def run_dirs(models, tokenizer, squad_answers, tmp_path_factory):
 
 def ner_long_words(test_data):
     """Two real CoNLL-2003 test sentences and, between them, the file's first 150 words as one row."""
-    from tasks.conll.data import read_conll
+    from bert_keras.tasks.conll.data import read_conll
 
     sentences = read_conll(str(test_data / "conll" / "test.txt"))
     rows = [list(sentences[3].words), [w for s in sentences[1:] for w in s.words][:150], list(sentences[5].words)]
@@ -144,8 +144,8 @@ def ner_long_words(test_data):
 @pytest.fixture(scope="module")
 def served(models, tokenizer, run_dirs, squad_answers, absl_cli_module, tmp_path_factory, test_data):
     from bert_keras import export
-
     from bert_keras.checkpoints import save_encoder
+    from bert_keras.tasks.glue.serving import export_classifier
 
     base = tmp_path_factory.mktemp("task_exports")
     # A pre-training export (our checkpoint format with the MLM/NSP heads and vocab), read by --model_dir too.
@@ -160,7 +160,7 @@ def served(models, tokenizer, run_dirs, squad_answers, absl_cli_module, tmp_path
         "squad": base / "squad" / "1",
         "mnli": export.export_model_dir(run_dirs["mnli"], base / "mnli"),
         "ner": export.export_model_dir(run_dirs["ner"], base / "ner"),
-        "stsb": export.export_classifier(models["stsb"], tokenizer, base / "stsb", seq_length=SEQ),
+        "stsb": export_classifier(models["stsb"], tokenizer, base / "stsb", seq_length=SEQ),
         "pretraining": export.export_pretraining(models["pretraining"], tokenizer, base / "pretraining",
                                                  seq_length=SEQ, top_k=3, max_masks=4),
     }
@@ -206,17 +206,20 @@ def test_only_tensorflow_in_the_serving_process(served):
 
 def test_runs_write_what_export_needs(run_dirs, tokenizer, squad_answers, served):
     from bert_keras.tokenizer import load_vocabulary
-    from tasks.conll.data import label_list
+    from bert_keras.tasks.conll.data import label_list
 
     for name, directory in run_dirs.items():
         assert sorted(p.name for p in directory.iterdir()) == ["model.keras", "run_metadata.json", "vocab.txt"]
         assert load_vocabulary(directory / "vocab.txt") == tokenizer.vocab
     metadata = {name: json.loads((d / "run_metadata.json").read_text()) for name, d in run_dirs.items()}
-    assert metadata["mnli"] == {"lower_case": True, "task_family": "glue", "task": "mnli", "max_seq_length": SEQ,
-                                "labels": ["contradiction", "entailment", "neutral"]}
-    assert metadata["ner"] == {"lower_case": True, "task_family": "ner", "task": "conll2003", "max_seq_length": SEQ,
+    assert metadata["mnli"] == {"lower_case": True, "task_class": "bert_keras.tasks.glue.task:GlueTask",
+                                "task_family": "glue", "task": "mnli", "max_seq_length": SEQ,
+                                "labels": ["contradiction", "entailment", "neutral"], "num_text_fields": 2}
+    assert metadata["ner"] == {"lower_case": True, "task_class": "bert_keras.tasks.conll.task:ConllTask",
+                               "task_family": "ner", "task": "conll2003", "max_seq_length": SEQ,
                                "labels": label_list(), "window_context": NER_CONTEXT}
-    assert metadata["squad"] == {"lower_case": True, "task_family": "squad", "task": "squad2.0",
+    assert metadata["squad"] == {"lower_case": True, "task_class": "bert_keras.tasks.squad.task:SquadTask",
+                                 "task_family": "squad", "task": "squad2.0",
                                  "max_seq_length": SEQ, "version": "2.0", "n_best_size": 20, **SQUAD,
                                  "null_score_diff_threshold": squad_answers[3]}
     # The exports took their sequence length from the runs (no seq_length was passed).
@@ -300,7 +303,7 @@ def test_squad_agrees_with_postprocess_on_dev_and_long_contexts(served, squad_an
 
 
 def test_squad_run_metadata_takes_the_threshold_the_dev_evaluation_found(tokenizer, tmp_path):
-    from tasks.squad.task import THRESHOLD_FILE, SquadSettings, SquadTask
+    from bert_keras.tasks.squad.task import THRESHOLD_FILE, SquadSettings, SquadTask
 
     settings = SquadSettings(version="2.0", null_score_diff_threshold=0.5)
     task = SquadTask(tokenizer, settings, output_dir=str(tmp_path))
@@ -314,7 +317,7 @@ def test_squad_v1_signature_answers_the_best_span(models, tokenizer, squad_examp
     """Without a null threshold (SQuAD v1.1) the graph answers postprocess's best span whatever the null
     score, and has no null outputs (traced in-process: the served v2.0 models already prove the span)."""
     from bert_keras.export.serving import graph_function
-    from bert_keras.export.squad import SquadServing
+    from bert_keras.tasks.squad.serving import SquadServing
 
     examples = squad_examples["v1.1"][:4]
     module = SquadServing(models["squad"], tokenizer, SEQ, **SQUAD)
@@ -384,8 +387,8 @@ def test_model_dir_reads_pretraining_runs_and_explains_bad_dirs(served, models, 
 def conll_word_tags(model, tokenizer, pieces):
     """tasks/conll: windows of a long sentence (features.sentence_windows, NER_CONTEXT), the Keras model on
     each, one tag per word from its owning window (features.merge_predictions)."""
-    from tasks.conll import features
-    from tasks.conll.data import Sentence
+    from bert_keras.tasks.conll import features
+    from bert_keras.tasks.conll.data import Sentence
 
     windows = features.sentence_windows(0, pieces, None, max_seq_length=SEQ, context=NER_CONTEXT,
                                         cls_id=tokenizer.cls_id, sep_id=tokenizer.sep_id)
@@ -426,8 +429,8 @@ def test_ner_text_entities_with_character_offsets(served, models, tokenizer, tes
 def test_ner_pre_split_words(served, models, tokenizer, test_data):
     from seqeval.metrics.sequence_labeling import get_entities
 
-    from tasks.conll.data import Sentence
-    from tasks.conll.task import ConllTask
+    from bert_keras.tasks.conll.data import Sentence
+    from bert_keras.tasks.conll.task import ConllTask
 
     batches = [(payload(test_data, "ner_words_rest.json")["inputs"]["words"], served[0]["ner_words"]["outputs"]),
                (ner_long_words(test_data)[0], served[0]["ner_long_words"]["outputs"])]

@@ -7,8 +7,8 @@ import shutil
 import numpy as np
 import pytest
 
-from tasks.glue.data import read_split, read_tsv
-from tasks.glue.tasks import GLUE_TASKS, get_task
+from bert_keras.tasks.glue.data import read_split, read_tsv
+from bert_keras.tasks.glue.tasks import GLUE_TASKS, get_task
 
 # (task, split) pairs present in the excerpts; QNLI has no train file in our copy of GLUE.
 EXCERPTS = [(t, s) for t in ("cola", "sst2", "mrpc", "stsb", "rte", "wnli") for s in ("train", "dev", "test")]

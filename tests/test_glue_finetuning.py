@@ -11,7 +11,7 @@ import tensorflow as tf
 
 from bert_keras.finetuning import EvaluationCallback, FineTuningConfig, fit, load_pretrained, run, trim_padding
 from bert_keras.finetuning.trainer import BEST_WEIGHTS
-from tasks.glue import GlueClassifier, GlueTask
+from bert_keras.tasks.glue import GlueClassifier, GlueTask
 
 TINY = dict(hidden_size=32, intermediate_size=64, num_attention_heads=2, num_hidden_layers=2)
 
@@ -116,7 +116,7 @@ def test_classifier_round_trips_through_keras_file(tmp_path, tiny):
 def test_cli_regression_task_with_flagfile_predictions_and_export(tmp_path, test_data, vocab_file, absl_cli):
     from absl import flags
 
-    cli = absl_cli("tasks.glue.__main__")
+    cli = absl_cli("bert_keras.tasks.glue.__main__")
 
     flagfile = tmp_path / "stsb.flags"
     flagfile.write_text("--task=stsb\n--max_seq_length=64\n--num_train_epochs=1\n--train_batch_size=16\n"

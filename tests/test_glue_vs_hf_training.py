@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from bert_keras.finetuning import FineTuningConfig, fit, load_pretrained
-from tasks.glue import GlueTask
+from bert_keras.tasks.glue import GlueTask
 
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")

@@ -3,7 +3,7 @@
 import json
 import os
 
-from tasks.squad import evaluate as ev
+from bert_keras.tasks.squad import evaluate as ev
 
 
 def test_cli_v2_train_eval_predict(tmp_path, test_data, minilm_dir, absl_cli):
@@ -13,7 +13,7 @@ def test_cli_v2_train_eval_predict(tmp_path, test_data, minilm_dir, absl_cli):
     model_dir = tmp_path / "run"
     repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     # In-process (absl_cli), as `python -m tasks.squad` would parse and run it: no second TensorFlow start-up.
-    cli = absl_cli("tasks.squad.__main__")
+    cli = absl_cli("bert_keras.tasks.squad.__main__")
     flags.FLAGS(["squad", f"--flagfile={repo}/configs/squad/v2.0.flags", "--preset=tiny",
                  f"--vocab_file={minilm_dir / 'vocab.txt'}", f"--train_file={data}", f"--dev_file={data}",
                  f"--model_dir={model_dir}", "--max_seq_length=128", "--doc_stride=64", "--max_query_length=32",

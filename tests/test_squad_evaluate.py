@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from tasks.squad import evaluate as ev
+from bert_keras.tasks.squad import evaluate as ev
 
 
 def _dataset(*qas):

@@ -5,8 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from tasks.squad.data import parse_squad, read_squad_json
-from tasks.squad.features import answer_recovery, byte_to_char_offsets, convert_examples_to_features
+from bert_keras.tasks.squad.data import parse_squad, read_squad_json
+from bert_keras.tasks.squad.features import answer_recovery, byte_to_char_offsets, convert_examples_to_features
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ import keras
 import numpy as np
 
 from bert_keras import BertEncoder, preset
-from tasks.squad.model import SquadModel
+from bert_keras.tasks.squad.model import SquadModel
 
 
 def test_span_logits_and_serialization(tmp_path):

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from tasks.squad.data import Answer, SquadExample
-from tasks.squad.features import NOT_CONTEXT, SquadFeatures, doc_windows, max_context_window
-from tasks.squad.postprocess import best_null_threshold, nbest_probabilities, postprocess, predictions
+from bert_keras.tasks.squad.data import Answer, SquadExample
+from bert_keras.tasks.squad.features import NOT_CONTEXT, SquadFeatures, doc_windows, max_context_window
+from bert_keras.tasks.squad.postprocess import best_null_threshold, nbest_probabilities, postprocess, predictions
 
 WORDS = "zero one two three four five six seven eight nine".split()
 CONTEXT = "  ".join(WORDS)  # double spaces: slicing must return the original text, spaces included
@@ -125,7 +125,7 @@ def test_null_score_and_threshold():
 
 @pytest.mark.parametrize("signal", [0.0, 4.0])  # 0: answering "" everywhere is best; 4: a real threshold
 def test_best_null_threshold_reaches_best_f1(signal):
-    from tasks.squad import evaluate as ev
+    from bert_keras.tasks.squad import evaluate as ev
 
     examples = [SquadExample(f"q{i}", "?", CONTEXT, (Answer(w, CONTEXT.index(w)),) if i % 3 else (),
                              is_impossible=not i % 3, gold_texts=(w,) if i % 3 else ())

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from bert_keras.finetuning import FineTuningConfig, fit, load_pretrained
-from tasks.squad.data import read_squad_json
-from tasks.squad.task import SquadSettings, SquadTask
+from bert_keras.tasks.squad.data import read_squad_json
+from bert_keras.tasks.squad.task import SquadSettings, SquadTask
 
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")

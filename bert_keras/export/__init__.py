@@ -6,21 +6,18 @@
 
 or `python -m bert_keras.export --checkpoint=PATH --export_dir=DIR` (`--model_dir=DIR` for a fine-tuned or
 pre-trained model). The exported graph needs only `tensorflow` and `tensorflow_text` (for its ops) to run.
+Fine-tuned task models are served by their task family's own module (`bert_keras.tasks.glue.serving`,
+`bert_keras.tasks.squad.serving`, `bert_keras.tasks.conll.serving`), found through the run's metadata.
 """
 
 from __future__ import annotations
 
 import os
-from typing import Sequence
-
 import keras
 
-from bert_keras.export.classifier import ClassifierServing
 from bert_keras.export.encoder import EncoderServing
-from bert_keras.export.ner import NerServing
 from bert_keras.export.pretraining import PretrainingServing
 from bert_keras.export.serving import ServingModule, next_version, save_versioned
-from bert_keras.export.squad import SquadServing
 from bert_keras.tokenizer import BertTokenizer
 
 DEFAULT_SEQ_LENGTH = 128
@@ -32,15 +29,6 @@ def export_encoder(encoder: keras.Model, tokenizer: BertTokenizer, export_dir: s
     return save_versioned(EncoderServing(encoder, tokenizer, seq_length), export_dir, version)
 
 
-def export_classifier(model: keras.Model, tokenizer: BertTokenizer, export_dir: str | os.PathLike, *,
-                      seq_length: int = DEFAULT_SEQ_LENGTH, label_names: Sequence[str] | None = None,
-                      num_text_fields: int = 1, version: int | None = None) -> str:
-    """GLUE-style classifier/regressor (`tasks.glue.model.GlueClassifier`): text in, labels or score out."""
-    module = ClassifierServing(model, tokenizer, seq_length, label_names=label_names,
-                               num_text_fields=num_text_fields)
-    return save_versioned(module, export_dir, version)
-
-
 def export_pretraining(model: keras.Model, tokenizer: BertTokenizer, export_dir: str | os.PathLike, *,
                        seq_length: int = DEFAULT_SEQ_LENGTH, top_k: int = 5, max_masks: int = 20,
                        version: int | None = None) -> str:
@@ -49,34 +37,14 @@ def export_pretraining(model: keras.Model, tokenizer: BertTokenizer, export_dir:
     return save_versioned(module, export_dir, version)
 
 
-def export_squad(model: keras.Model, tokenizer: BertTokenizer, export_dir: str | os.PathLike, *, seq_length: int = 384,
-                 max_query_length: int = 64, doc_stride: int = 128, max_answer_length: int = 30,
-                 n_best_size: int = 20, null_score_diff_threshold: float | None = None,
-                 version: int | None = None) -> str:
-    """`tasks.squad.model.SquadModel`: question + context in, answer text and character offsets out;
-    a `null_score_diff_threshold` (SQuAD v2.0) adds the no-answer decision."""
-    module = SquadServing(model, tokenizer, seq_length, max_query_length=max_query_length,
-                          doc_stride=doc_stride, max_answer_length=max_answer_length, n_best_size=n_best_size,
-                          null_score_diff_threshold=null_score_diff_threshold)
-    return save_versioned(module, export_dir, version)
-
-
-def export_ner(model: keras.Model, tokenizer: BertTokenizer, export_dir: str | os.PathLike, *,
-               seq_length: int = DEFAULT_SEQ_LENGTH, labels: Sequence[str] | None = None, window_context: int = 32,
-               version: int | None = None) -> str:
-    """`tasks.conll.model.TokenClassifier`: text or pre-split words in, typed entity spans out."""
-    return save_versioned(NerServing(model, tokenizer, seq_length, labels, window_context=window_context),
-                          export_dir, version)
-
-
 def export_model_dir(model_dir: str | os.PathLike, export_dir: str | os.PathLike, *,
                      seq_length: int | None = None, vocab_file: str | None = None, lower_case: bool | None = None,
-                     glue_task: str | None = None, version: int | None = None) -> str:
+                     version: int | None = None) -> str:
     """Exports what a training run wrote to `model_dir` (pre-training checkpoint or fine-tuned `model.keras`)."""
     from bert_keras.export.model_dir import serving_module_for_model_dir
 
     module = serving_module_for_model_dir(os.fspath(model_dir), seq_length=seq_length, vocab_file=vocab_file,
-                                          lower_case=lower_case, glue_task=glue_task)
+                                          lower_case=lower_case)
     return save_versioned(module, export_dir, version)
 
 
@@ -91,6 +59,5 @@ def export_checkpoint(checkpoint: str | os.PathLike, export_dir: str | os.PathLi
     return export_encoder(encoder, tokenizer, export_dir, seq_length=seq_length, version=version)
 
 
-__all__ = ["DEFAULT_SEQ_LENGTH", "ClassifierServing", "EncoderServing", "NerServing", "PretrainingServing", "ServingModule",
-           "SquadServing", "export_checkpoint", "export_classifier", "export_encoder", "export_model_dir", "export_ner",
-           "export_pretraining", "export_squad", "next_version", "save_versioned"]
+__all__ = ["DEFAULT_SEQ_LENGTH", "EncoderServing", "PretrainingServing", "ServingModule", "export_checkpoint",
+           "export_encoder", "export_model_dir", "export_pretraining", "next_version", "save_versioned"]

@@ -8,7 +8,8 @@ FLAGS = flags.FLAGS
 flags.DEFINE_string("checkpoint", None, "Export the encoder of this checkpoint (Hugging Face dir, Google TF1 "
                     "checkpoint, or ours) as a raw-text-in TF-Hub-style encoder.")
 flags.DEFINE_string("model_dir", None, "Export what a bert_keras training run wrote here: a pre-training "
-                    "checkpoint (MLM + NSP) or a fine-tuned model.keras (GLUE, SQuAD, CoNLL NER).")
+                    "run's output_dir or export (MLM + NSP), or a fine-tuning run's --export_dir (model.keras "
+                    "with the run_metadata.json that names the task serving it).")
 flags.DEFINE_string("export_dir", None, "Base directory; the SavedModel goes to <export_dir>/<version>/.")
 flags.DEFINE_integer("version", None, "Version directory name; default: 1 + the highest existing version.")
 flags.DEFINE_integer("seq_length", None, "Packed sequence length of the text signatures (default: 128, or "
@@ -16,8 +17,6 @@ flags.DEFINE_integer("seq_length", None, "Packed sequence length of the text sig
 flags.DEFINE_string("vocab_file", None, "Vocab to use instead of the checkpoint's vocab.txt.")
 flags.DEFINE_bool("lower_case", None, "Lower-case input text; default: what the --model_dir run's "
                   "run_metadata.json or the checkpoint's tokenizer config says, else True.")
-flags.DEFINE_string("glue_task", None, "GLUE task of a --model_dir classifier (label names, text fields); "
-                    "default: the task its run_metadata.json records.")
 flags.mark_flag_as_required("export_dir")
 
 
@@ -34,7 +33,7 @@ def main(argv):
     else:
         path = export.export_model_dir(FLAGS.model_dir, FLAGS.export_dir, seq_length=FLAGS.seq_length,
                                        vocab_file=FLAGS.vocab_file, lower_case=FLAGS.lower_case,
-                                       glue_task=FLAGS.glue_task, version=FLAGS.version)
+                                       version=FLAGS.version)
     print(f"SavedModel written to {path}")
 
 

@@ -1,4 +1,4 @@
-"""absl flags shared by the task CLIs (`python -m tasks.glue`, `tasks.squad`, `tasks.conll`).
+"""absl flags shared by the task CLIs (`python -m bert_keras.tasks.glue`, `tasks.squad`, `tasks.conll`).
 
 Each CLI calls `define_flags()` at import, adds its own task flags, and turns the parsed flags into a
 `FineTuningConfig` with `config_from_flags()` and an encoder/tokenizer with `pretrained_from_flags()`;

@@ -22,6 +22,7 @@ class FineTuningTask(abc.ABC):
     name: str = "task"
     main_metric: str = "accuracy"
     eval_split: str = "dev"
+    model_class: type[keras.Model] = keras.Model  # what `build_model` returns (checked when exporting a run)
 
     @abc.abstractmethod
     def train_dataset(self, batch_size: int, seed: int = 0) -> tuple[tf.data.Dataset, int]:
@@ -61,9 +62,18 @@ class FineTuningTask(abc.ABC):
 
     def export_metadata(self) -> dict[str, Any]:
         """What serving the trained model needs (JSON values), saved beside its export by the trainer:
-        `task_family` ("glue", "squad" or "ner"), `task`, `max_seq_length`, plus task settings. The
-        trainer adds the tokenizer's vocab and lower-case flag (`task.tokenizer`)."""
+        `task_family` (e.g. "glue"), `task`, `max_seq_length`, plus task settings. The trainer adds the
+        tokenizer's vocab and lower-case flag (`task.tokenizer`) and this class's import path, through which
+        `python -m bert_keras.export --model_dir` finds `serving_module`."""
         raise NotImplementedError(f"task {self.name!r} does not describe itself for export")
+
+    @classmethod
+    def serving_module(cls, model: keras.Model, tokenizer: Any, metadata: dict[str, Any],
+                       seq_length: int | None = None) -> Any:
+        """The raw-text serving module (a `bert_keras.export.ServingModule`) for `model`, a model this task
+        family trained, from the run metadata its `export_metadata` wrote; `seq_length` overrides the run's.
+        A classmethod: exporting needs the run directory only, not the task's data."""
+        raise NotImplementedError(f"{cls.__name__} has no serving export")
 
 
 def predict_outputs(model: keras.Model, dataset: tf.data.Dataset) -> Any:

@@ -1,9 +1,9 @@
-"""python -m tasks.conll --data_dir=conll2003 --init_checkpoint=ckpt --model_dir=out [--do_predict]
+"""python -m bert_keras.tasks.conll --data_dir=conll2003 --init_checkpoint=ckpt --model_dir=out [--do_predict]
 
 Fine-tunes BERT for named-entity recognition on CoNLL column files (`train.txt`, `valid.txt`,
 `test.txt`; IOB1 or IOB2) or a prepared tensorflow_datasets `conll2003` (`--data_format=tfds`). Entity F1
 on the validation set after every epoch picks the best checkpoint; --do_predict writes
-`predictions_{validation,test}.txt` in conlleval's format (score one with `python -m tasks.conll.evaluate`)
+`predictions_{validation,test}.txt` in conlleval's format (score one with `python -m bert_keras.tasks.conll.evaluate`)
 and their scores into --model_dir. Typical settings: `--flagfile=configs/conll/minilm.flags`.
 """
 
@@ -24,7 +24,7 @@ FLAGS = flags.FLAGS
 
 def main(argv):
     del argv
-    from tasks.conll.task import ConllTask
+    from bert_keras.tasks.conll.task import ConllTask
 
     config = config_from_flags(FLAGS)
     encoder, tokenizer = pretrained_from_flags(FLAGS)

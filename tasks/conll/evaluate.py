@@ -6,7 +6,7 @@ crosses a blank line). Precision, recall and F1 are micro-averaged over chunks, 
 exactly like conlleval.pl and seqeval's default (non-strict) mode; both IOB1 and IOB2 inputs are read this
 way.
 
-Usage: `python -m tasks.conll.evaluate PREDICTIONS.txt` (lines `token gold predicted`, blank line
+Usage: `python -m bert_keras.tasks.conll.evaluate PREDICTIONS.txt` (lines `token gold predicted`, blank line
 between sentences; `-DOCSTART-` lines are skipped) prints the scores.
 """
 
@@ -177,7 +177,7 @@ def read_predictions(path: str | os.PathLike) -> tuple[list[list[str]], list[lis
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tasks.conll.evaluate", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m bert_keras.tasks.conll.evaluate", description=__doc__.split("\n")[0])
     parser.add_argument("predictions", help="file of `token gold predicted` lines, blank line between sentences")
     parser.add_argument("--json", action="store_true", help="print the scores as JSON instead of a table")
     args = parser.parse_args(argv)

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import numpy as np
 import tensorflow as tf
 
-from tasks.conll.data import Sentence
+from bert_keras.tasks.conll.data import Sentence
 
 IGNORE = -1  # label id of positions that are not a word's first piece (or not owned by the window)
 

@@ -9,13 +9,14 @@ tagged, however long.
 
 from __future__ import annotations
 
+import os
 from typing import Callable, Sequence
 
 import keras
 import tensorflow as tf
 
 from bert_keras.export.encoder import TEXT
-from bert_keras.export.serving import ServingModule, graph_function
+from bert_keras.export.serving import ServingModule, graph_function, save_versioned
 from bert_keras.export.text_ops import char_offsets, repair_utf8
 from bert_keras.tokenizer import BertTokenizer
 
@@ -214,3 +215,11 @@ class NerServing(ServingModule):
             "token_ids": graph_function(lambda **ids: self.logits(ids)).get_concrete_function(
                 **self.token_id_specs()),
         }
+
+
+def export_ner(model: keras.Model, tokenizer: BertTokenizer, export_dir: str | os.PathLike, *,
+               seq_length: int = 128, labels: Sequence[str] | None = None, window_context: int = 32,
+               version: int | None = None) -> str:
+    """`bert_keras.tasks.conll.model.TokenClassifier`: text or pre-split words in, typed entity spans out."""
+    return save_versioned(NerServing(model, tokenizer, seq_length, labels, window_context=window_context),
+                          export_dir, version)

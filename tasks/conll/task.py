@@ -11,8 +11,8 @@ import numpy as np
 import tensorflow as tf
 
 from bert_keras.finetuning import FineTuningTask, predict_outputs
-from tasks.conll import data, evaluate, features
-from tasks.conll.model import TokenClassifier
+from bert_keras.tasks.conll import data, evaluate, features
+from bert_keras.tasks.conll.model import TokenClassifier
 
 
 class ConllTask(FineTuningTask):
@@ -31,6 +31,7 @@ class ConllTask(FineTuningTask):
     name = "conll2003"
     main_metric = "f1"
     eval_split = "validation"
+    model_class = TokenClassifier
 
     def __init__(self, data_dir: str, tokenizer, max_seq_length: int = 128, *, window_context: int = 32,
                  eval_batch_size: int = 64, data_format: str = "conll",
@@ -84,6 +85,14 @@ class ConllTask(FineTuningTask):
     def export_metadata(self) -> dict:
         return {"task_family": "ner", "task": self.name, "max_seq_length": self.max_seq_length,
                 "labels": list(self.labels), "window_context": self.window_context}
+
+    @classmethod
+    def serving_module(cls, model: TokenClassifier, tokenizer, metadata: dict, seq_length: int | None = None):
+        """Text or pre-split words in, typed entity spans out (long text windowed as in training)."""
+        from bert_keras.tasks.conll.serving import NerServing
+
+        window = {"window_context": metadata["window_context"]} if "window_context" in metadata else {}
+        return NerServing(model, tokenizer, seq_length or metadata["max_seq_length"], **window)
 
     def predict(self, model: keras.Model, split: str) -> list[list[str]]:
         """One IOB2 tag per word of every sentence of `split`."""

@@ -1,4 +1,4 @@
-"""python -m tasks.glue --task=mrpc --data_dir=glue_data --init_checkpoint=ckpt --model_dir=out [--do_predict]
+"""python -m bert_keras.tasks.glue --task=mrpc --data_dir=glue_data --init_checkpoint=ckpt --model_dir=out [--do_predict]
 
 Fine-tunes on train, evaluates the official dev metrics after every epoch (best checkpoint kept on the
 task's main metric), and with --do_predict writes the GLUE submission file(s) into --model_dir
@@ -10,7 +10,7 @@ from __future__ import annotations
 from absl import app, flags
 
 from bert_keras.finetuning.flags import config_from_flags, define_flags, pretrained_from_flags, run_from_flags
-from tasks.glue.tasks import GLUE_TASKS
+from bert_keras.tasks.glue.tasks import GLUE_TASKS
 
 define_flags(max_seq_length=128, learning_rate=2e-5, num_train_epochs=3, train_batch_size=32)
 flags.DEFINE_enum("task", None, sorted(GLUE_TASKS), "GLUE task.")
@@ -26,7 +26,7 @@ FLAGS = flags.FLAGS
 
 def main(argv):
     del argv
-    from tasks.glue.task import GlueTask
+    from bert_keras.tasks.glue.task import GlueTask
 
     config = config_from_flags(FLAGS)
     encoder, tokenizer = pretrained_from_flags(FLAGS)

@@ -16,7 +16,7 @@ import numpy as np
 import tensorflow as tf
 
 from bert_keras.finetuning.inputs import trim_padding
-from tasks.glue.tasks import Column, GlueTaskSpec, Split
+from bert_keras.tasks.glue.tasks import Column, GlueTaskSpec, Split
 
 csv.field_size_limit(1 << 24)
 

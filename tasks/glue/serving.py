@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from typing import Callable, Sequence
 
 import keras
 import tensorflow as tf
 
 from bert_keras.export.encoder import TEXT, TEXT_A, TEXT_B
-from bert_keras.export.serving import ServingModule, graph_function
+from bert_keras.export.serving import ServingModule, graph_function, save_versioned
 from bert_keras.tokenizer import BertTokenizer
 
 
@@ -52,3 +53,12 @@ class ClassifierServing(ServingModule):
             "token_ids": graph_function(lambda **ids: self.predict(ids)).get_concrete_function(
                 **self.token_id_specs()),
         }
+
+
+def export_classifier(model: keras.Model, tokenizer: BertTokenizer, export_dir: str | os.PathLike, *,
+                      seq_length: int = 128, label_names: Sequence[str] | None = None,
+                      num_text_fields: int = 1, version: int | None = None) -> str:
+    """A `GlueClassifier` (classifier or regressor) as a SavedModel: text in, labels or score out."""
+    module = ClassifierServing(model, tokenizer, seq_length, label_names=label_names,
+                               num_text_fields=num_text_fields)
+    return save_versioned(module, export_dir, version)

@@ -10,9 +10,9 @@ import tensorflow as tf
 
 from bert_keras.finetuning import FineTuningTask, predict_outputs
 from bert_keras.finetuning.metrics import compute
-from tasks.glue.data import GlueExamples, make_dataset, read_split
-from tasks.glue.model import GlueClassifier
-from tasks.glue.tasks import GlueTaskSpec, get_task
+from bert_keras.tasks.glue.data import GlueExamples, make_dataset, read_split
+from bert_keras.tasks.glue.model import GlueClassifier
+from bert_keras.tasks.glue.tasks import GlueTaskSpec, get_task
 
 
 class GlueTask(FineTuningTask):
@@ -26,6 +26,8 @@ class GlueTask(FineTuningTask):
         model.fit(task.dataset("train", 32, shuffle_seed=0), epochs=3)
         task.evaluate(model)  # {"f1": ..., "accuracy": ...}
     """
+
+    model_class = GlueClassifier
 
     def __init__(self, spec: GlueTaskSpec | str, data_dir: str, tokenizer, max_seq_length: int = 128,
                  eval_batch_size: int = 64, source: str = "auto", pad_to_multiple: int = 8,
@@ -75,9 +77,26 @@ class GlueTask(FineTuningTask):
     def compile_metrics(self) -> list[keras.metrics.Metric] | None:
         return None if self.spec.is_regression else [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
 
+    @property
+    def num_text_fields(self) -> int:
+        return 2 if self.spec.splits["train"].columns.text_b is not None else 1
+
     def export_metadata(self) -> dict:
         return {"task_family": "glue", "task": self.name, "max_seq_length": self.packer.seq_length,
-                "labels": list(self.spec.labels) if self.spec.labels else None}
+                "labels": list(self.spec.labels) if self.spec.labels else None,
+                "num_text_fields": self.num_text_fields}
+
+    @classmethod
+    def serving_module(cls, model: GlueClassifier, tokenizer, metadata: dict, seq_length: int | None = None):
+        """Text (or a text pair) in, label names and probabilities (or a score) out."""
+        from bert_keras.tasks.glue.serving import ClassifierServing
+
+        num_text_fields = metadata.get("num_text_fields")
+        if num_text_fields is None:  # metadata written before the field existed: the GLUE task's layout
+            spec = get_task(metadata["task"])
+            num_text_fields = 2 if spec.splits["train"].columns.text_b is not None else 1
+        return ClassifierServing(model, tokenizer, seq_length or metadata["max_seq_length"],
+                                 label_names=metadata.get("labels"), num_text_fields=num_text_fields)
 
     def outputs(self, model: keras.Model, split: str) -> np.ndarray:
         """The model's logits (classification) or scores (regression) for `split`, in file order."""

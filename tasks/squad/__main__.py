@@ -1,6 +1,6 @@
 """CLI: fine-tune and evaluate BERT on SQuAD v1.1 / v2.0.
 
-    python -m tasks.squad --flagfile=configs/squad/v1.1.flags --init_checkpoint=PATH \
+    python -m bert_keras.tasks.squad --flagfile=configs/squad/v1.1.flags --init_checkpoint=PATH \
         --data_dir=DIR_WITH_JSON --model_dir=/tmp/squad11
 
 Data: `--train_file` / `--dev_file` (official JSON; default `<data_dir>/train-v<version>.json` and
@@ -36,7 +36,7 @@ FLAGS = flags.FLAGS
 
 
 def _read_split(path_flag: str | None, default_name: str, tfds_split: str, needed: bool):
-    from tasks.squad.data import read_squad_json, read_squad_tfds
+    from bert_keras.tasks.squad.data import read_squad_json, read_squad_tfds
 
     if FLAGS.tfds_data_dir and not path_flag:
         return read_squad_tfds(f"squad/v{FLAGS.version}", tfds_split, FLAGS.tfds_data_dir)[0]
@@ -50,8 +50,8 @@ def _read_split(path_flag: str | None, default_name: str, tfds_split: str, neede
 
 def main(argv):
     del argv
-    from tasks.squad.postprocess import read_null_threshold
-    from tasks.squad.task import SquadSettings, SquadTask
+    from bert_keras.tasks.squad.postprocess import read_null_threshold
+    from bert_keras.tasks.squad.task import SquadSettings, SquadTask
 
     config = config_from_flags()
     threshold = FLAGS.null_score_diff_threshold

@@ -7,7 +7,7 @@ strings); v2.0 drops gold answers that normalize to "", treats a question withou
 with no-answer probabilities searches the best threshold.
 
 Command line (same shape and output keys as the official scripts):
-  python -m tasks.squad.evaluate DATA.json PREDICTIONS.json [--na-prob-file NULL_ODDS.json]
+  python -m bert_keras.tasks.squad.evaluate DATA.json PREDICTIONS.json [--na-prob-file NULL_ODDS.json]
 The v1.1 rules apply to files whose "version" is "1.1" (override with --version).
 """
 
@@ -172,7 +172,7 @@ def dataset_from_examples(examples) -> list[dict]:
 
 
 def _load(path: str, what: str):
-    from tasks.squad.data import load_squad_json
+    from bert_keras.tasks.squad.data import load_squad_json
 
     try:
         return load_squad_json(path)

@@ -13,7 +13,7 @@ from typing import Sequence
 
 import numpy as np
 
-from tasks.squad.data import SquadExample
+from bert_keras.tasks.squad.data import SquadExample
 
 NOT_CONTEXT = -1  # char offset stored for [CLS], question, [SEP] and padding positions
 

@@ -21,9 +21,9 @@ from typing import Sequence
 
 import numpy as np
 
-from tasks.squad import evaluate as squad_evaluate
-from tasks.squad.data import SquadExample
-from tasks.squad.features import SquadFeatures
+from bert_keras.tasks.squad import evaluate as squad_evaluate
+from bert_keras.tasks.squad.data import SquadExample
+from bert_keras.tasks.squad.features import SquadFeatures
 
 
 @dataclasses.dataclass(frozen=True)

@@ -14,12 +14,13 @@ exceeds the threshold.
 from __future__ import annotations
 
 import math
+import os
 from typing import Callable
 
 import keras
 import tensorflow as tf
 
-from bert_keras.export.serving import ServingModule, graph_function
+from bert_keras.export.serving import ServingModule, graph_function, save_versioned
 from bert_keras.export.text_ops import char_offsets, repair_utf8
 from bert_keras.tokenizer import BertTokenizer
 
@@ -167,3 +168,15 @@ class SquadServing(ServingModule):
             "token_ids": graph_function(lambda **ids: self.logits(ids)).get_concrete_function(
                 **self.token_id_specs()),
         }
+
+
+def export_squad(model: keras.Model, tokenizer: BertTokenizer, export_dir: str | os.PathLike, *, seq_length: int = 384,
+                 max_query_length: int = 64, doc_stride: int = 128, max_answer_length: int = 30,
+                 n_best_size: int = 20, null_score_diff_threshold: float | None = None,
+                 version: int | None = None) -> str:
+    """`bert_keras.tasks.squad.model.SquadModel`: question + context in, answer text and character offsets out;
+    a `null_score_diff_threshold` (SQuAD v2.0) adds the no-answer decision."""
+    module = SquadServing(model, tokenizer, seq_length, max_query_length=max_query_length,
+                          doc_stride=doc_stride, max_answer_length=max_answer_length, n_best_size=n_best_size,
+                          null_score_diff_threshold=null_score_diff_threshold)
+    return save_versioned(module, export_dir, version)

@@ -15,14 +15,17 @@ import keras
 import tensorflow as tf
 
 from bert_keras.finetuning import FineTuningTask, predict_outputs, trim_padding
-from tasks.squad import evaluate as squad_evaluate
-from tasks.squad import postprocess
-from tasks.squad.data import SquadExample
-from tasks.squad.features import SquadFeatures, convert_examples_to_features
-from tasks.squad.model import SquadModel
+from bert_keras.tasks.squad import evaluate as squad_evaluate
+from bert_keras.tasks.squad import postprocess
+from bert_keras.tasks.squad.data import SquadExample
+from bert_keras.tasks.squad.features import SquadFeatures, convert_examples_to_features
+from bert_keras.tasks.squad.model import SquadModel
 
 THRESHOLD_FILE = "best_null_threshold.json"
 Answers = dict[str, postprocess.QuestionAnswer]  # question id -> post-processed answer
+
+
+SERVING_SETTINGS = ("max_query_length", "doc_stride", "max_answer_length", "n_best_size", "null_score_diff_threshold")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -94,6 +97,7 @@ class SquadTask(FineTuningTask):
 
     name = "squad"
     main_metric = "f1"
+    model_class = SquadModel
 
     def __init__(self, tokenizer, settings: SquadSettings, *, train_examples: Sequence[SquadExample] = (),
                  eval_examples: Sequence[SquadExample] = (), predict_examples: Sequence[SquadExample] = (),
@@ -173,6 +177,14 @@ class SquadTask(FineTuningTask):
                 "version": s.version, "doc_stride": s.doc_stride, "max_query_length": s.max_query_length,
                 "max_answer_length": s.max_answer_length, "n_best_size": s.n_best_size,
                 "null_score_diff_threshold": threshold}
+
+    @classmethod
+    def serving_module(cls, model: SquadModel, tokenizer, metadata: dict, seq_length: int | None = None):
+        """Question + context in, answer text with character offsets out (windows and rules as trained)."""
+        from bert_keras.tasks.squad.serving import SquadServing
+
+        settings = {k: metadata[k] for k in SERVING_SETTINGS if k in metadata}
+        return SquadServing(model, tokenizer, seq_length or metadata["max_seq_length"], **settings)
 
     def write_predictions(self, model: keras.Model, output_dir: str) -> list[str]:
         answers = predict_answers(model, self.examples["test"], self.features("test"), self.settings)
