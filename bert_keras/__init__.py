@@ -2,7 +2,7 @@
 
 The data's path through the package:
   text -> `BertTokenizer` (in-graph WordPiece) -> packed inputs -> `BertEncoder` -> task heads
-  -> losses/metrics (`tasks/`) -> SavedModel export.
+  -> losses/metrics (`bert_keras.tasks`) -> SavedModel export.
 """
 
 from bert_keras.checkpoints import load_encoder, read_checkpoint, save_encoder

@@ -12,6 +12,8 @@ import os
 import re
 from collections.abc import Iterable, Sequence
 
+from bert_keras.text_files import open_text
+
 CONLL2003_ENTITY_TYPES = ("PER", "ORG", "LOC", "MISC")
 DOCSTART = "-DOCSTART-"
 _TAG = re.compile(r"^(?:O|[BI]-[^\s-][^\s]*)$")
@@ -89,7 +91,7 @@ def read_conll(path: str | os.PathLike, entity_types: Sequence[str] | None = CON
             sentences.append(Sentence(tuple(words), tuple(to_iob2(tags)), f"{path}:{lines[0]}"))
             words.clear(), tags.clear(), lines.clear()
 
-    with open(path, encoding="utf-8") as f:
+    with open_text(path) as f:
         for line_number, line in enumerate(f, start=1):
             columns = line.split()
             if not columns:

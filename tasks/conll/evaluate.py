@@ -20,6 +20,8 @@ import os
 import sys
 from collections.abc import Sequence
 
+from bert_keras.text_files import open_text
+
 
 def _split(tag: str) -> tuple[str, str]:
     if tag == "O":
@@ -152,7 +154,7 @@ def read_predictions(path: str | os.PathLike) -> tuple[list[list[str]], list[lis
     """Reads a conlleval input file; the last two columns are gold and predicted tags."""
     words, gold, predicted = [], [], []
     current: tuple[list, list, list] = ([], [], [])
-    with open(path, encoding="utf-8") as f:
+    with open_text(path) as f:
         for line_number, line in enumerate(f, start=1):
             columns = line.split()
             if not columns or columns[0] == "-DOCSTART-":

@@ -17,6 +17,7 @@ import tensorflow as tf
 
 from bert_keras.finetuning.inputs import trim_padding
 from bert_keras.tasks.glue.tasks import Column, GlueTaskSpec, Split
+from bert_keras.text_files import open_text
 
 csv.field_size_limit(1 << 24)
 
@@ -77,7 +78,7 @@ def read_tsv(spec: GlueTaskSpec, split: str, data_dir: str, skip_malformed_rows:
     columns = desc.columns
     convert = _label_converter(spec, path) if columns.label is not None else None
     text_a, text_b, labels, index = [], [], [], []
-    with open(path, encoding="utf-8-sig", newline="") as f:
+    with open_text(path, encoding="utf-8-sig", newline="") as f:
         reader = csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
         width = desc.num_fields
         position: dict[Column, int] = {}
@@ -165,6 +166,9 @@ def read_tfds(spec: GlueTaskSpec, split: str, data_dir: str) -> GlueExamples:
 def read_split(spec: GlueTaskSpec, split: str, data_dir: str, source: str = "auto",
                skip_malformed_rows: bool = False) -> GlueExamples:
     """`source`: "tsv", "tfds", or "auto" (the GLUE TSV directory if `<data_dir>/<task dir>` exists)."""
+    if not os.path.isdir(data_dir):
+        raise FileNotFoundError(f"--data_dir {data_dir!r} does not exist (expected the GLUE data folder, with "
+                                f"{spec.directory}/ inside, or a prepared tensorflow_datasets folder)")
     if source == "auto":
         source = "tsv" if os.path.isdir(os.path.join(data_dir, spec.directory)) else "tfds"
     if source == "tsv":

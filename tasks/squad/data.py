@@ -14,6 +14,8 @@ from typing import Any, Iterable
 
 from absl import logging
 
+from bert_keras.text_files import read_text
+
 
 @dataclasses.dataclass(frozen=True)
 class Answer:
@@ -131,15 +133,12 @@ def load_squad_json(path: str | os.PathLike) -> dict:
     """Loads a SQuAD JSON file with errors that name the file and the position of a syntax error."""
     path = os.fspath(path)
     try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
+        return json.loads(read_text(path))
     except FileNotFoundError:
         raise FileNotFoundError(f"SQuAD file not found: {path}") from None
     except json.JSONDecodeError as e:
         raise ValueError(f"{path}: malformed JSON at line {e.lineno}, column {e.colno} (char {e.pos}): "
                          f"{e.msg}") from None
-    except UnicodeDecodeError as e:
-        raise ValueError(f"{path}: not UTF-8 at byte {e.start}: {e.reason}") from None
 
 
 def read_squad_json(path: str | os.PathLike) -> tuple[list[SquadExample], ReadReport]:
