@@ -126,6 +126,7 @@ def test_bad_inputs_do_not_fail_the_request(exported, keras_side, test_data):
     empty, broken, long = served["input_word_ids"][:3]
     assert empty[:3].tolist() == [101, 102, 0]
     assert 100 not in broken[:served["input_mask"][1].sum()]  # no [UNK]: the bad bytes are dropped
+    assert served["invalid_utf8"].tolist() == [False, True] + [False] * (len(instances) - 2)  # and reported
     assert served["input_mask"][2].all() and long[-1] == 102  # truncated to seq_length, ends in [SEP]
     # Mixed lengths in one batch give each example what it gets alone.
     alone = keras_side([texts[3]])
@@ -139,7 +140,9 @@ def test_saved_model_cli_lists_signatures(exported):
     ids = {n: ("DT_INT32", f"(-1, {SEQ_LENGTH})") for n in ("input_word_ids", "input_mask", "input_type_ids")}
     outputs = {"pooled_output": ("DT_FLOAT", "(-1, 384)"),
                "sequence_output": ("DT_FLOAT", f"(-1, {SEQ_LENGTH}, 384)")}
-    assert signatures["serving_default"] == {"inputs": {"text": ("DT_STRING", "(-1)")}, "outputs": {**outputs, **ids}}
+    repaired = {"invalid_utf8": ("DT_BOOL", "(-1)")}
+    assert signatures["serving_default"] == {"inputs": {"text": ("DT_STRING", "(-1)")},
+                                             "outputs": {**outputs, **ids, **repaired}}
     assert signatures["text_pair"]["inputs"] == {"text_a": ("DT_STRING", "(-1)"), "text_b": ("DT_STRING", "(-1)")}
     assert signatures["token_ids"] == {"inputs": ids, "outputs": outputs}
 

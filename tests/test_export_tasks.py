@@ -230,6 +230,7 @@ def test_runs_write_what_export_needs(run_dirs, tokenizer, squad_answers, served
 def test_glue_classifier_labels_and_probabilities(served, models, tokenizer, test_data):
     out = rows(served[0]["mnli"]["predictions"])
     instances = payload(test_data, "mnli_predict_rest.json")["instances"]
+    assert not out["invalid_utf8"].any()
     inputs = packed(tokenizer, [i["text_a"] for i in instances], [i["text_b"] for i in instances])
     logits = forward(models["mnli"], inputs).numpy()
     np.testing.assert_allclose(out["logits"], logits, atol=1e-5)
@@ -243,7 +244,8 @@ def test_glue_regressor_score(served, models, tokenizer, test_data):
     out = served[0]["stsb"]["predictions"]
     texts = payload(test_data, "stsb_predict_rest.json")["instances"]
     scores = forward(models["stsb"], packed(tokenizer, texts)).numpy()
-    assert [sorted(r) for r in out] == [["input_mask", "input_type_ids", "input_word_ids", "score"]] * len(texts)
+    assert [sorted(r) for r in out] == [["input_mask", "input_type_ids", "input_word_ids", "invalid_utf8",
+                                         "score"]] * len(texts)
     np.testing.assert_allclose([r["score"] for r in out], scores, atol=1e-5)
 
 
@@ -323,7 +325,9 @@ def test_squad_v1_signature_answers_the_best_span(models, tokenizer, squad_examp
     module = SquadServing(models["squad"], tokenizer, SEQ, **SQUAD)
     out = graph_function(module.answer)(tf.constant([e.question for e in examples]),
                                         tf.constant([e.context for e in examples]))
-    assert sorted(out) == ["answer_end", "answer_start", "answer_text", "has_answer", "num_windows", "score"]
+    assert sorted(out) == ["answer_end", "answer_start", "answer_text", "has_answer", "invalid_utf8", "num_windows",
+                           "score"]
+    assert not np.asarray(out["invalid_utf8"]).any()
     for i, example in enumerate(examples):
         start, end = int(out["answer_start"][i]), int(out["answer_end"][i])
         assert out["has_answer"][i] and out["answer_text"][i].numpy().decode() == example.context[start:end]
@@ -341,6 +345,7 @@ def test_squad_payload_bad_inputs_and_signatures(served, test_data):
         ("", -1, False, 1)
     repaired = base64.b64decode(instances[4]["context"]["b64"]).decode("utf-8", errors="replace")
     assert out["num_windows"][4] == 1 and "\ufffd" in repaired
+    assert out["invalid_utf8"].tolist() == [False, False, False, False, True] + [False] * (len(instances) - 5)
     assert out["best_span_text"][4] == repaired[out["best_span_start"][4]:out["best_span_end"][4]]
     grpc = served[0]["squad_grpc"]["outputs"]
     assert grpc["answer_text"] == out["answer_text"][:len(grpc["answer_text"])].tolist()
@@ -348,7 +353,7 @@ def test_squad_payload_bad_inputs_and_signatures(served, test_data):
     assert served[0]["squad_empty_batch"]["outputs"]["answer_text"] == []
     outputs = {"answer_text": ("DT_STRING", "(-1)"), "answer_start": ("DT_INT32", "(-1)"),
                "answer_end": ("DT_INT32", "(-1)"), "has_answer": ("DT_BOOL", "(-1)"), "score": ("DT_FLOAT", "(-1)"),
-               "num_windows": ("DT_INT32", "(-1)")}
+               "num_windows": ("DT_INT32", "(-1)"), "invalid_utf8": ("DT_BOOL", "(-1)")}
     v2_outputs = {"null_score_diff": ("DT_FLOAT", "(-1)"), "best_span_text": ("DT_STRING", "(-1)"),
                   "best_span_start": ("DT_INT32", "(-1)"), "best_span_end": ("DT_INT32", "(-1)")}
     signatures = served[1]
@@ -423,6 +428,7 @@ def test_ner_text_entities_with_character_offsets(served, models, tokenizer, tes
             assert num_windows >= 8 and len(tags) == len(words) > 250
     assert out[2]["num_entities"] == 0 and not any(out[2]["word_tags"])  # empty text
     assert len([t for t in out[3]["word_tags"] if t]) == 7  # bad bytes (replaced, then dropped): tagged
+    assert [row["invalid_utf8"] for row in out] == [i == 3 for i in range(len(out))]  # and reported
     assert served[0]["ner_empty_batch"]["outputs"]["num_entities"] == []
 
 

@@ -8,6 +8,7 @@ import tensorflow as tf
 
 from bert_keras.encoder import BertEncoder
 from bert_keras.export.serving import TOKEN_ID_NAMES, ServingModule, graph_function
+from bert_keras.export.text_ops import invalid_utf8
 from bert_keras.tokenizer import BertTokenizer
 
 TEXT = tf.TensorSpec([None], tf.string, name="text")
@@ -19,7 +20,8 @@ class EncoderServing(ServingModule):
     """Signatures:
 
     - `serving_default(text)` and `text_pair(text_a, text_b)`: strings [batch] -> `pooled_output` [batch, H],
-      `sequence_output` [batch, seq, H] and the packed `input_word_ids`/`input_mask`/`input_type_ids`.
+      `sequence_output` [batch, seq, H], the packed `input_word_ids`/`input_mask`/`input_type_ids`, and
+      `invalid_utf8` bool [batch] (a text was not UTF-8 and was served with U+FFFD in place of bad bytes).
     - `token_ids(input_word_ids, input_mask, input_type_ids)`: int32 [batch, seq] -> the two outputs.
     """
 
@@ -32,7 +34,7 @@ class EncoderServing(ServingModule):
 
     def encode_text(self, *texts: tf.Tensor) -> dict[str, tf.Tensor]:
         packed = self.pack_text(*texts)
-        return {**self.encode(packed), **packed}
+        return {**self.encode(packed), **packed, "invalid_utf8": invalid_utf8(*texts)}
 
     def signatures(self) -> dict[str, Callable]:
         return {

@@ -8,6 +8,7 @@ import tensorflow as tf
 
 from bert_keras.export.encoder import TEXT, TEXT_A, TEXT_B
 from bert_keras.export.serving import ServingModule, graph_function
+from bert_keras.export.text_ops import invalid_utf8
 from bert_keras.pretraining_model import BertPretrainingModel
 from bert_keras.tokenizer import BertTokenizer
 
@@ -20,7 +21,8 @@ class PretrainingServing(ServingModule):
     normally). Outputs, with M = `max_masks` slots filled in text order (unused slots: position -1, empty
     tokens, probability 0): `mask_positions` int32 [batch, M], `top_k_ids` int32 [batch, M, k],
     `top_k_tokens` string [batch, M, k], `top_k_probabilities` [batch, M, k], and
-    `next_sentence_probability` [batch] = P(B is the actual next segment).
+    `next_sentence_probability` [batch] = P(B is the actual next segment); the text signatures add
+    `invalid_utf8` bool [batch] (a text was not UTF-8 and was served repaired).
     """
 
     def __init__(self, model: BertPretrainingModel, tokenizer: BertTokenizer, seq_length: int = 128, *,
@@ -65,7 +67,7 @@ class PretrainingServing(ServingModule):
 
     def predict_text(self, *texts: tf.Tensor) -> dict[str, tf.Tensor]:
         packed = self.packer([self.tokenize_masked(t) for t in texts])
-        return {**self.predict(packed), **packed}
+        return {**self.predict(packed), **packed, "invalid_utf8": invalid_utf8(*texts)}
 
     def signatures(self) -> dict[str, Callable]:
         return {

@@ -17,7 +17,7 @@ import tensorflow as tf
 
 from bert_keras.export.encoder import TEXT
 from bert_keras.export.serving import ServingModule, graph_function, save_versioned
-from bert_keras.export.text_ops import char_offsets, repair_utf8
+from bert_keras.export.text_ops import char_offsets, invalid_utf8, repair_utf8
 from bert_keras.tokenizer import BertTokenizer
 
 WORDS = tf.TensorSpec([None, None], tf.string, name="words")
@@ -49,7 +49,8 @@ class NerServing(ServingModule):
     - `serving_default(text)`: strings [batch] -> per entity (padded to the batch's most entities):
       `entity_types` string [batch, E], `entity_texts` string, `entity_starts`/`entity_ends` int32 (character
       offsets into the text, end exclusive), `entity_scores` float32 (mean tag probability over its words),
-      `num_entities` int32 [batch]; and `word_tags` string [batch, W] (tag of each basic-tokenizer word).
+      `num_entities` int32 [batch]; `word_tags` string [batch, W] (tag of each basic-tokenizer word); and
+      `invalid_utf8` bool [batch] (the text was not UTF-8 and was served repaired).
     - `words(words)`: pre-split words string [batch, W] ("" pads the shorter rows) -> the same outputs with
       `entity_starts`/`entity_ends` as word indices and `entity_texts` the words joined by spaces.
     - `token_ids(...)`: packed inputs -> `logits` [batch, seq, num_labels].
@@ -164,6 +165,7 @@ class NerServing(ServingModule):
         }
 
     def tag_text(self, text: tf.Tensor) -> dict[str, tf.Tensor]:
+        repaired = invalid_utf8(text)
         text = repair_utf8(text)
         ids, byte_starts, byte_ends = self.tokenizer.tokenize_with_offsets(text)
         starts, ends = char_offsets(text, byte_starts), char_offsets(text, byte_ends)
@@ -184,9 +186,11 @@ class NerServing(ServingModule):
         rows = tf.broadcast_to(text[:, tf.newaxis], tf.shape(starts))
         out["entity_texts"] = tf.where(starts >= 0, tf.strings.substr(
             rows, tf.maximum(starts, 0), tf.maximum(ends - starts, 0), unit="UTF8_CHAR"), "")
+        out["invalid_utf8"] = repaired
         return out
 
     def tag_words(self, words: tf.Tensor) -> dict[str, tf.Tensor]:
+        repaired = invalid_utf8(words)
         dense = repair_utf8(words)
         words = tf.RaggedTensor.from_tensor(dense, padding="")  # [batch, (words)]
         word_pieces = self.tokenize(words.flat_values)  # [all words, (pieces)]
@@ -206,6 +210,7 @@ class NerServing(ServingModule):
                                  tf.reshape(row_base + tf.cast(tf.maximum(starts, 0) + lengths, tf.int64), [-1]))
         joined = tf.strings.reduce_join(tf.gather(words.flat_values, ranges), axis=-1, separator=" ")
         out["entity_texts"] = tf.reshape(joined, tf.shape(starts))
+        out["invalid_utf8"] = repaired
         return out
 
     def signatures(self) -> dict[str, Callable]:

@@ -10,6 +10,7 @@ import tensorflow as tf
 
 from bert_keras.export.encoder import TEXT, TEXT_A, TEXT_B
 from bert_keras.export.serving import ServingModule, graph_function, save_versioned
+from bert_keras.export.text_ops import invalid_utf8
 from bert_keras.tokenizer import BertTokenizer
 
 
@@ -18,7 +19,8 @@ class ClassifierServing(ServingModule):
 
     `serving_default` takes `text` (one text field) or `text_a`/`text_b` (`num_text_fields=2`);
     `token_ids` takes the packed inputs. Classification outputs `label_ids` int32 [batch], `label_names`
-    string [batch], `probabilities` [batch, num_classes], `logits`; regression outputs `score` [batch].
+    string [batch], `probabilities` [batch, num_classes], `logits`; regression outputs `score` [batch]. The text
+    signature adds `invalid_utf8` bool [batch] (a text was not UTF-8 and was served repaired).
     """
 
     def __init__(self, model: keras.Model, tokenizer: BertTokenizer, seq_length: int = 128, *,
@@ -44,7 +46,7 @@ class ClassifierServing(ServingModule):
 
     def predict_text(self, *texts: tf.Tensor) -> dict[str, tf.Tensor]:
         packed = self.pack_text(*texts)
-        return {**self.predict(packed), **packed}
+        return {**self.predict(packed), **packed, "invalid_utf8": invalid_utf8(*texts)}
 
     def signatures(self) -> dict[str, Callable]:
         text_specs = (TEXT,) if self.num_text_fields == 1 else (TEXT_A, TEXT_B)

@@ -21,7 +21,7 @@ import keras
 import tensorflow as tf
 
 from bert_keras.export.serving import ServingModule, graph_function, save_versioned
-from bert_keras.export.text_ops import char_offsets, repair_utf8
+from bert_keras.export.text_ops import char_offsets, invalid_utf8, repair_utf8
 from bert_keras.tokenizer import BertTokenizer
 
 QUESTION = tf.TensorSpec([None], tf.string, name="question")
@@ -36,7 +36,7 @@ class SquadServing(ServingModule):
     - `serving_default(question, context)` -> `answer_text` string [batch], `answer_start`/`answer_end`
       int32 [batch] (character offsets into the context, end exclusive: context[start:end] == text; -1 and
       "" when there is no answer), `has_answer` bool, `score` float32 (start + end logit of the best span),
-      `num_windows` int32. v2.0 models add `null_score_diff` (null score - best span score) and the best
+      `num_windows` int32, `invalid_utf8` bool (question or context was not UTF-8; served repaired). v2.0 models add `null_score_diff` (null score - best span score) and the best
       span itself as `best_span_text`/`best_span_start`/`best_span_end` (whatever the decision).
     - `token_ids(input_word_ids, input_mask, input_type_ids)` -> `start_logits`, `end_logits` [batch, seq].
 
@@ -86,6 +86,7 @@ class SquadServing(ServingModule):
         return ~tf.reduce_any(beaten, axis=-1)
 
     def answer(self, question: tf.Tensor, context: tf.Tensor) -> dict[str, tf.Tensor]:
+        repaired = invalid_utf8(question, context)
         context = repair_utf8(context)
         question_ids = self.tokenize(question)[:, :self.max_query_length]
         doc_ids, byte_starts, byte_ends = self.tokenizer.tokenize_with_offsets(context)
@@ -149,7 +150,7 @@ class SquadServing(ServingModule):
         span_end = tf.where(has_span, tf.gather(padded_ends, safe(end_doc)), -1)
         span_text = tf.where(has_span, tf.strings.substr(context, tf.maximum(span_start, 0),
                                                           span_end - span_start, unit="UTF8_CHAR"), "")
-        out = {"score": score, "num_windows": tf.cast(num_windows, tf.int32)}
+        out = {"score": score, "num_windows": tf.cast(num_windows, tf.int32), "invalid_utf8": repaired}
         has_answer = has_span
         if self.null_score_diff_threshold is not None:
             null_score = tf.math.unsorted_segment_min(start_logits[:, 0] + end_logits[:, 0], window_example, batch)
