@@ -11,6 +11,7 @@
 import csv
 import json
 import os
+import pathlib
 
 import keras
 import numpy as np
@@ -106,9 +107,12 @@ def test_own_files_read_to_glues_examples(files):
             assert data.splits[split].text_a == glue[name].text_a
             np.testing.assert_array_equal(data.splits[split].labels, glue[name].labels)
         assert data.splits["test"].labels is None and len(data.splits["test"]) == 16
+        assert logged.pop() == (f"problem type single_label (inferred from {files[f'sst2_train_{fmt}']}: 2 distinct "
+                                "training labels, not lists, not fractional numbers); labels ['neg', 'pos'] "
+                                f"(sorted names found in {files[f'sst2_train_{fmt}']})")
         first = ["2", "3"] if fmt == "csv" else ["1", "2"]  # the line each row starts on
         assert data.splits["train"].index[:2] == first
-    assert logged == []  # nothing skipped, nothing reported
+    assert logged == []  # nothing skipped, nothing else reported
 
 
 @pytest.fixture(scope="module")
@@ -174,20 +178,54 @@ def test_predictions_and_run_files_use_the_users_names(sst2_runs):
         "single_label", ["neg", "pos"], ["review"])
 
 
+def cli_run(cli, argv):
+    from absl import flags
+
+    flags.FLAGS.unparse_flags()
+    flags.FLAGS(["classify", *argv])
+    try:
+        cli.main([])
+    finally:
+        flags.FLAGS.unparse_flags()
+
+
 @pytest.fixture(scope="module")
-def other_runs(files, vocab_file, tmp_path_factory):
-    """One epoch of STS-B regression (JSONL pairs) and of CoNLL entity-type multi-label, both exported."""
+def other_runs(files, vocab_file, test_data, tmp_path_factory, absl_cli_module):
+    """One epoch each, exported: STS-B regression (JSONL pairs) through the Python API, and CoNLL entity-type
+    multi-label through the CLI (flag file, --test_file), then that run's predictions again without training."""
+    from bert_keras.tasks.conll.data import read_conll
+
     base = tmp_path_factory.mktemp("other_runs")
     runs = {}
     encoder, tokenizer = tiny_encoder(vocab_file)
     data = load_files(files["stsb_train"], files["stsb_dev"], columns=Columns("first", "second", "similarity"))
     task = ClassifyTask(data, tokenizer, max_seq_length=SEQ, pad_to_multiple=SEQ)
     runs["regression"] = (task, run(task, encoder, config(base / "stsb", 1), export_dir=str(base / "stsb_export")))
-    encoder, tokenizer = tiny_encoder(vocab_file)
+
+    test = write_csv(base / "ner_test.csv", ["sentence"],
+                     [(" ".join(s.words),) for s in read_conll(test_data / "conll" / "test.txt")[:16]])
+    flagfile = base / "ner.flags"
+    flagfile.write_text("--text_column=sentence\n--label_column=entities\n--label_delimiter=|\n--max_seq_length=64\n"
+                        "--pad_to_multiple=64\n--num_train_epochs=1\n--train_batch_size=16\n--learning_rate=1e-3\n",
+                        encoding="utf-8")
+    cli = absl_cli_module("bert_keras.tasks.classify.__main__")
+    model_dir, export_dir = base / "ner", base / "ner_export"
+    common = [f"--flagfile={flagfile}", "--preset=tiny", f"--vocab_file={vocab_file}", f"--model_dir={model_dir}",
+              f"--test_file={test}"]
+    cli_run(cli, [*common, f"--train_file={files['ner_train']}", f"--validation_file={files['ner_dev']}",
+                  f"--export_dir={export_dir}"])
+    first = (model_dir / "predictions_test.jsonl").read_text()
+    # A trained run predicts again without training: problem type and label order come from classify_data.json.
+    cli_run(cli, [*common, "--nodo_train", "--nodo_eval"])
     data = load_files(files["ner_train"], files["ner_dev"], columns=Columns("sentence", label="entities"),
                       label_delimiter="|")
     task = ClassifyTask(data, tokenizer, max_seq_length=SEQ, pad_to_multiple=SEQ)
-    runs["multi_label"] = (task, run(task, encoder, config(base / "ner", 1), export_dir=str(base / "ner_export")))
+    report = {"export": str(export_dir / "model.keras"),
+              "eval": json.loads((model_dir / "eval_results.json").read_text()),
+              "fit": json.loads((model_dir / "fit_summary.json").read_text()),
+              "summary": json.loads((model_dir / "classify_data.json").read_text()),
+              "predictions": [first, (model_dir / "predictions_test.jsonl").read_text()]}
+    runs["multi_label"] = (task, report)
     return runs
 
 
@@ -204,10 +242,11 @@ def test_regression_from_json_lines_pairs(other_runs):
                                             "mse": sklearn.metrics.mean_squared_error(gold, scores)}, abs=1e-5)
 
 
-def test_multi_label_from_lists_and_joined_fields(other_runs):
+def test_multi_label_cli_from_lists_and_joined_fields(other_runs):
     task, report = other_runs["multi_label"]
-    assert task.problem_type == "multi_label" and "JSON lists" in task.data.problem_type_source
-    assert task.labels == ["LOC", "MISC", "ORG", "PER"]
+    summary = report["summary"]
+    assert summary["problem_type"] == "multi_label" and "JSON lists" in summary["problem_type_source"]
+    assert summary["labels"] == task.labels == ["LOC", "MISC", "ORG", "PER"]
     dev = task.examples("validation").labels
     assert dev.shape == (32, 4) and 0 < dev.sum() < dev.size
     assert np.all(np.isfinite(report["fit"]["history"]["loss"]))
@@ -220,6 +259,11 @@ def test_multi_label_from_lists_and_joined_fields(other_runs):
         "micro_f1": sklearn.metrics.f1_score(dev, predicted, average="micro", zero_division=0),
         "macro_f1": sklearn.metrics.f1_score(dev, predicted, average="macro", zero_division=0),
         "exact_match": sklearn.metrics.accuracy_score(dev, predicted)})
+    first, again = report["predictions"]
+    rows = [json.loads(line) for line in first.splitlines()]
+    assert again == first and len(rows) == 16
+    for row in rows:
+        assert row["entities"] == [n for n, p in row["probabilities"].items() if p >= 0.5]
 
 
 def test_multi_label_metrics_match_sklearn_on_fixed_predictions():
@@ -302,6 +346,8 @@ def write(path, text, mode="w"):
      r":2: no field 'sentiment'", {}),
     ("not_utf8.csv", b"review,sentiment\ngood,pos\n\"caf\xe9 \nnoir\",neg\n",
      r":3: column 'review': bytes that are not UTF-8", {}),
+    ("not_utf8.jsonl", b'{"review": "good", "sentiment": "pos"}\n{"review": "na\xefve", "sentiment": "neg"}\n',
+     r":2: column 'review': bytes that are not UTF-8", {}),
     ("empty.csv", "", r"empty.csv: empty file", {}),
     ("header_only.csv", "review,sentiment\n", r"header_only.csv: no usable rows", {}),
     ("score.jsonl", '{"review": "a", "sentiment": 0.5}\n{"review": "b", "sentiment": "high"}\n',
@@ -333,8 +379,9 @@ def test_every_named_file_is_checked_and_skip_bad_rows_counts(tmp_path):
     assert train.text_a == ["fine", "dull", "great"] and train.index == ["1", "4", "7"]
     assert data.skipped == {messy: 4} and data.summary()["files"]["train"]["skipped_rows"] == 4
     # Texts are checked while reading, labels once the label set is known: reports come in that order.
-    assert [m.split(": ")[0] for m in logged[:4]] == [f"skipping {messy}:{n}" for n in (2, 3, 6, 5)]
-    assert "label 'meh' is not in the label set" in logged[3]
+    skips = [m for m in logged if m.startswith("skipping")]
+    assert [m.split(": ")[0] for m in skips] == [f"skipping {messy}:{n}" for n in (2, 3, 6, 5)]
+    assert "label 'meh' is not in the label set" in skips[3]
     assert logged[-1] == f"{messy}: skipped 4 bad rows (--skip_bad_rows)"
 
 
@@ -351,10 +398,15 @@ def test_problem_type_and_label_order_inference(tmp_path):
         load_files(write(tmp_path / "one.csv", "text,label\na,x\nb,x\n"), columns=Columns())
 
 
-def test_cli_checks_data_before_loading_a_model_or_writing(tmp_path, absl_cli):
+def test_cli_checks_data_before_loading_a_model_or_writing(tmp_path, absl_cli_module):
     from absl import flags
 
-    cli = absl_cli("bert_keras.tasks.classify.__main__")
+    cli = absl_cli_module("bert_keras.tasks.classify.__main__")
+    example = pathlib.Path(__file__).resolve().parent.parent / "configs" / "classify" / "example.flags"
+    flags.FLAGS(["classify", f"--flagfile={example}"])  # the shipped example names only flags that exist
+    assert (flags.FLAGS.text_column, flags.FLAGS.label_column, flags.FLAGS.test_file) == (
+        "review", "sentiment", "test.csv")
+    flags.FLAGS.unparse_flags()
     train = write(tmp_path / "train.csv", "review,sentiment\ngood,pos\nbad,neg\n")
     dev = write(tmp_path / "dev.csv", "review,sentiment\nfine,pos\n\"a\nmulti-line\",neg\n,pos\n")
     model_dir = tmp_path / "run"

@@ -91,8 +91,6 @@ def main(argv):
     config = config_from_flags(FLAGS)
     data = data_from_flags()
     ClassifyTask.check_options(data, FLAGS.class_weights, FLAGS.main_metric, FLAGS.multi_label_threshold)
-    print(f"[classify] problem type {data.problem_type} ({data.problem_type_source}); labels "
-          f"{data.labels} ({data.label_source})", flush=True)
     encoder, tokenizer = pretrained_from_flags(FLAGS)
     task = ClassifyTask(data, tokenizer, FLAGS.max_seq_length, eval_batch_size=FLAGS.eval_batch_size,
                         pad_to_multiple=FLAGS.pad_to_multiple, class_weights=FLAGS.class_weights,

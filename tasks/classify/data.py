@@ -424,6 +424,7 @@ def load_files(train_file: str | None = None, validation_file: str | None = None
     if problem_type == "multi_label" and not label_list:
         raise DataError(f"{files.get('train', '--labels')}: multi_label classification found no label names")
 
+    log(f"problem type {problem_type} ({problem_type_source}); labels {label_list} ({label_source})")
     splits: dict[str, GlueExamples] = {}
     for split, rows in raw.items():
         if split == "test":
