@@ -426,3 +426,39 @@ def test_cli_checks_data_before_loading_a_model_or_writing(tmp_path, absl_cli_mo
     finally:
         flags.FLAGS.unparse_flags()
     assert not model_dir.exists()
+
+
+def test_class_weights_become_per_row_sample_weights(tmp_path, vocab_file):
+    import sklearn.utils.class_weight
+
+    from bert_keras.tasks.classify.task import resolve_class_weights
+    from bert_keras.tokenizer import BertTokenizer
+
+    rows = "".join(f"text {i},{label}\n" for i, label in enumerate("aabbbbbcca"))
+    data = load_files(write(tmp_path / "train.csv", "text,label\n" + rows), columns=Columns())
+    ids = data.splits["train"].labels
+    np.testing.assert_allclose(resolve_class_weights("balanced", data.labels, ids),
+                               sklearn.utils.class_weight.compute_class_weight("balanced", classes=np.arange(3), y=ids))
+    np.testing.assert_array_equal(resolve_class_weights("c=3", data.labels, ids), [1, 1, 3])
+    np.testing.assert_array_equal(resolve_class_weights("2,1,0.5", data.labels, ids), [2, 1, 0.5])
+    with pytest.raises(DataError, match=r"2 weights for 3 labels"):
+        resolve_class_weights("2,1", data.labels, ids)
+    with pytest.raises(DataError, match=r"unknown label\(s\) \['d'\]"):
+        resolve_class_weights("d=2", data.labels, ids)
+    task = ClassifyTask(data, BertTokenizer(vocab_file), max_seq_length=16, class_weights="c=3")
+    dataset, count = task.train_dataset(4, seed=0)
+    batches = list(dataset)
+    assert count == 10 and all(len(batch) == 3 for batch in batches)
+    labels, weights = (np.concatenate([b[i].numpy() for b in batches]) for i in (1, 2))
+    np.testing.assert_array_equal(weights, np.where(labels == 2, 3.0, 1.0))
+    with pytest.raises(DataError, match="class weights apply to single_label"):
+        ClassifyTask.check_options(load_files(write(tmp_path / "s.jsonl", '{"text": "a", "label": 0.5}\n'),
+                                              columns=Columns()), "balanced")
+
+
+def test_json_lines_keep_unicode_line_separators_inside_strings(tmp_path):
+    path = tmp_path / "u.jsonl"
+    path.write_text(json.dumps({"text": "one\u2028two", "label": "x"}, ensure_ascii=False) + "\n"
+                    + json.dumps({"text": "three", "label": "y"}) + "\n", encoding="utf-8")
+    data = load_files(str(path), columns=Columns())
+    assert data.splits["train"].text_a == ["one\u2028two", "three"] and data.splits["train"].index == ["1", "2"]

@@ -129,7 +129,7 @@ def _records(path: str, fmt: str, text: str, needed: Sequence[str]):
     if fmt == "jsonl":
         if text.lstrip().startswith("["):
             raise DataError(f"{path}:1: a JSON array; write JSON Lines instead (one object per line)")
-        for line, content in enumerate(text.splitlines(), 1):
+        for line, content in enumerate(text.split("\n"), 1):  # not splitlines(): JSON strings may hold U+2028
             if not content.strip():
                 continue
             try:
@@ -262,7 +262,7 @@ def infer_problem_type(values: Sequence[Any], label_delimiter: str | None = None
         fractional = next((v for v in values if not _looks_integer(v)), None)
         if fractional is not None:
             return "regression", f"every training label is a number and some are not integers (e.g. {fractional!r})"
-    distinct = len({_name(v) for v in values if not isinstance(v, (list, dict))})
+    distinct = len({_name(v) for v in values if isinstance(v, (str, int, float))})
     return "single_label", f"{distinct} distinct training labels, not lists, not fractional numbers"
 
 
