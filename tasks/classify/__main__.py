@@ -66,7 +66,7 @@ def data_from_flags():
         raise app.UsageError("--do_eval needs --validation_file (or pass --nodo_eval)")
     if FLAGS.do_predict and not test:
         raise app.UsageError("--do_predict needs --test_file")
-    problem_type, labels = FLAGS.problem_type, FLAGS.labels
+    problem_type, labels, delimiter = FLAGS.problem_type, FLAGS.labels, FLAGS.label_delimiter
     summary_path = os.path.join(FLAGS.model_dir, DATA_SUMMARY)
     if not FLAGS.do_train and os.path.isfile(summary_path):  # a trained run: its problem type and label order
         with open(summary_path, encoding="utf-8") as f:
@@ -76,9 +76,10 @@ def data_from_flags():
             raise DataError(f"{summary_path}: the run was trained as {trained['problem_type']} with labels "
                             f"{trained['labels']}; --problem_type/--labels disagree")
         problem_type, labels = trained["problem_type"], trained["labels"]
+        delimiter = delimiter or trained.get("label_delimiter")
     return load_files(train if FLAGS.do_train else None, validation, test,
                       columns=Columns(FLAGS.text_column, FLAGS.text_pair_column, FLAGS.label_column),
-                      problem_type=problem_type, labels=labels, label_delimiter=FLAGS.label_delimiter,
+                      problem_type=problem_type, labels=labels, label_delimiter=delimiter,
                       skip_bad_rows=FLAGS.skip_bad_rows)
 
 
@@ -90,10 +91,11 @@ def main(argv):
         FLAGS.do_predict = True
     config = config_from_flags(FLAGS)
     data = data_from_flags()
-    ClassifyTask.check_options(data, FLAGS.class_weights, FLAGS.main_metric, FLAGS.multi_label_threshold)
+    class_weights = FLAGS.class_weights if FLAGS.do_train else None  # only the training loss uses them
+    ClassifyTask.check_options(data, class_weights, FLAGS.main_metric, FLAGS.multi_label_threshold)
     encoder, tokenizer = pretrained_from_flags(FLAGS)
     task = ClassifyTask(data, tokenizer, FLAGS.max_seq_length, eval_batch_size=FLAGS.eval_batch_size,
-                        pad_to_multiple=FLAGS.pad_to_multiple, class_weights=FLAGS.class_weights,
+                        pad_to_multiple=FLAGS.pad_to_multiple, class_weights=class_weights,
                         main_metric=FLAGS.main_metric, threshold=FLAGS.multi_label_threshold)
     if FLAGS.do_train:
         task.write_summary(FLAGS.model_dir)
