@@ -404,8 +404,8 @@ def test_cli_checks_data_before_loading_a_model_or_writing(tmp_path, absl_cli_mo
     cli = absl_cli_module("bert_keras.tasks.classify.__main__")
     example = pathlib.Path(__file__).resolve().parent.parent / "configs" / "classify" / "example.flags"
     flags.FLAGS(["classify", f"--flagfile={example}"])  # the shipped example names only flags that exist
-    assert (flags.FLAGS.text_column, flags.FLAGS.label_column, flags.FLAGS.test_file) == (
-        "review", "sentiment", "test.csv")
+    assert (flags.FLAGS.text_column, flags.FLAGS.label_column, flags.FLAGS.train_file) == (
+        "review_text", "sentiment", "reviews_train.csv")
     flags.FLAGS.unparse_flags()
     train = write(tmp_path / "train.csv", "review,sentiment\ngood,pos\nbad,neg\n")
     dev = write(tmp_path / "dev.csv", "review,sentiment\nfine,pos\n\"a\nmulti-line\",neg\n,pos\n")
