@@ -42,8 +42,8 @@ def write_shard(
     """Writes shard `shard_index` of `num_shards` to `output_file`; returns the number of instances."""
     import tensorflow as tf
 
-    from bert_keras.data.pretraining_dataset import instance_dataset, masked_batches
-    from bert_keras.data.tfrecords import serialize_batch
+    from bert_keras.pretraining.data.pretraining_dataset import instance_dataset, masked_batches
+    from bert_keras.pretraining.data.tfrecords import serialize_batch
     from bert_keras.tokenizer import BertTokenizer
 
     tokenizer = BertTokenizer(vocab_file, lower_case=do_lower_case)
@@ -92,7 +92,7 @@ def _write_shard_star(args_kwargs):
 
 def create_pretraining_data(input_file, output_file, *, num_workers: int | None = None, **options) -> int:
     """Expands inputs/outputs (globs, comma lists), checks the corpus, and writes all shards in parallel."""
-    from bert_keras.data.documents import expand_input_files, validate_corpus_files
+    from bert_keras.pretraining.data.documents import expand_input_files, validate_corpus_files
 
     inputs = expand_input_files(input_file)
     validate_corpus_files(inputs)
