@@ -3,7 +3,7 @@
     nice -n 5 python bench/pretrain_memory.py [--batch_size=4 --nojit_compile]
 
 Each variant runs in a fresh subprocess: it builds BERT-base (vocab 30522, dropout 0.1) with AdamW and runs
-the real pre-training loop (`bert_keras.pretraining_loop`) on a random batch with 76 predictions: one
+the real pre-training loop (`bert_keras.pretraining.loop`) on a random batch with 76 predictions: one
 step that also traces and compiles, then one measured step. Before the measured step freed heap memory is
 returned to the OS (`malloc_trim`) and the kernel's peak-RSS mark is reset (`/proc/self/clear_refs`), so the
 reported step peak excludes compilation. Reports: resident memory with weights + optimizer state, the
@@ -57,7 +57,7 @@ def child(remat: bool) -> dict:
 
     from bert_keras.config import preset
     from bert_keras.optimization import create_optimizer
-    from bert_keras.pretraining_loop import build_train_loop
+    from bert_keras.pretraining.loop import build_train_loop
     from bert_keras.pretraining_model import BertPretrainingModel
 
     b, s, p = FLAGS.batch_size, FLAGS.seq_length, 76

@@ -5,7 +5,7 @@
 All three train BERT-mini (4 layers, hidden 256, 4 heads, FFN 1024, vocab 30522, dropout 0.1) at seq 128,
 batch 32, 20 masked positions, float32 (`--precision=mixed_bfloat16`: ours and keras-hub in bfloat16), AdamW
 with global-norm clipping 1.0, on the same random batch, in one run. Ours runs MLM+NSP through the real
-pre-training loop (`bert_keras.pretraining_loop`: `--steps` optimizer steps per `tf.function` call; XLA
+pre-training loop (`bert_keras.pretraining.loop`: `--steps` optimizer steps per `tf.function` call; XLA
 per `--ours_jit`, off by default because TF's own CPU kernels measured faster here); its last transformer block
 computes only the masked rows and [CLS], all that the losses read (`BertEncoder(output_positions=...)`), where
 keras-hub and HF compute all 128 rows; the model FLOPs below count the full computation for every side. keras-hub runs MLM
@@ -116,7 +116,7 @@ def run_ours() -> tuple[float, object]:
 
     from bert_keras.config import preset
     from bert_keras.optimization import create_optimizer
-    from bert_keras.pretraining_loop import build_train_loop
+    from bert_keras.pretraining.loop import build_train_loop
     from bert_keras.pretraining_model import BertPretrainingModel
 
     keras.mixed_precision.set_global_policy(FLAGS.precision)

@@ -79,8 +79,8 @@ def main():
     args = parse_args()
     import keras_hub
 
-    from bert_keras.data import pretraining_dataset
-    from bert_keras.data.prepare import prepare
+    from bert_keras.pretraining.data import pretraining_dataset
+    from bert_keras.pretraining.data.prepare import prepare
     from bert_keras.resources import bert_base_uncased_vocab_file
     from bert_keras.tokenizer import BertTokenizer
 

@@ -1,5 +1,5 @@
-"""Evidence: a WordPiece vocab learned by `bert_keras.vocab` on Gutenberg books leaves < 0.1% [UNK] on
-held-out books (different books and authors, never seen by the learner).
+"""Evidence: a WordPiece vocab learned by `bert_keras.pretraining.data.vocab` on Gutenberg books leaves
+< 0.1% [UNK] on held-out books (different books and authors, never seen by the learner).
 
     python bench/vocab_unknown_rate.py [--data_dir=../shared/data] [--vocab_size=8000] [--min_count=10]
 
@@ -30,9 +30,10 @@ def main():
     p.add_argument("--output_vocab", default=None, help="Also keep the learned vocab here.")
     args = p.parse_args()
 
-    from bert_keras.data.prepare import prepare
+    from bert_keras.pretraining.data.prepare import prepare
     from bert_keras.tokenizer import BertTokenizer
-    from bert_keras.vocab import train_vocab, unknown_token_rate, write_vocab
+    from bert_keras.pretraining.data.vocab import train_vocab, unknown_token_rate
+    from bert_keras.vocab_file import write_vocab
 
     books = sorted(glob.glob(os.path.join(args.data_dir, "gutenberg", "*", "*.txt")))
     held_out = [b for b in books if os.path.basename(os.path.dirname(b)) in HELD_OUT_AUTHORS]

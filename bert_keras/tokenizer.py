@@ -25,6 +25,8 @@ import keras
 import tensorflow as tf
 import tensorflow_text as tf_text
 
+from bert_keras.vocab_file import read_vocab
+
 REQUIRED_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]")
 
 # Characters the original `_clean_text` drops: NUL, U+FFFD and `_is_control` (Cc/Cf except \t \n \r).
@@ -34,18 +36,6 @@ _REMOVED_CHARS = r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\p{Cf}\x{FFFD}]"
 # The methods below have no data-dependent Python control flow; skipping AutoGraph conversion (which
 # tf.data applies to mapped functions) cuts tracing from seconds to a fraction of a second.
 _graph_ready = tf.autograph.experimental.do_not_convert
-
-
-def load_vocabulary(vocab_file: str | os.PathLike) -> list[str]:
-    """Reads a BERT `vocab.txt` (one token per line, id = line number, surrounding whitespace stripped)."""
-    path = os.fspath(vocab_file)
-    if not tf.io.gfile.exists(path):
-        raise FileNotFoundError(f"BERT vocab file not found: {path}")
-    with tf.io.gfile.GFile(path, "rb") as f:
-        lines = f.read().decode("utf-8").split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()  # the newline ending the last line
-    return [line.strip() for line in lines]
 
 
 def _check_vocabulary(vocab: list[str], source: str) -> None:
@@ -95,7 +85,7 @@ class BertTokenizer(keras.layers.Layer):
         self._allow_non_tensor_positional_args = True
         if isinstance(vocab_file, (str, os.PathLike)):
             source = os.fspath(vocab_file)
-            vocab = load_vocabulary(vocab_file)
+            vocab = read_vocab(vocab_file)
         else:
             source = "(list)"
             vocab = [str(t) for t in vocab_file]

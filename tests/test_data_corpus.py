@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from bert_keras.data import instance_dataset
-from bert_keras.data.documents import expand_input_files, validate_corpus_files
-from bert_keras.data.prepare import prepare
-from bert_keras.data.sentences import split_sentences
+from bert_keras.pretraining.data import instance_dataset
+from bert_keras.pretraining.data.documents import expand_input_files, validate_corpus_files
+from bert_keras.pretraining.data.prepare import prepare
+from bert_keras.pretraining.data.sentences import split_sentences
 from bert_keras.resources import bert_base_uncased_vocab_file, demo_corpus_files
 from bert_keras.tokenizer import BertTokenizer
 

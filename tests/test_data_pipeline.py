@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from bert_keras.data import instance_dataset, pretraining_dataset
-from bert_keras.data import instances as instances_lib
+from bert_keras.pretraining.data import instance_dataset, pretraining_dataset
+from bert_keras.pretraining.data import instances as instances_lib
 from bert_keras.resources import bert_base_uncased_vocab_file
 from bert_keras.tokenizer import BertTokenizer
 

@@ -1,8 +1,9 @@
 """WordPiece vocab training: reserved tokens first, and few [UNK] on books it never saw."""
 
+from bert_keras.pretraining.data.vocab import RESERVED_TOKENS, train_vocab, unknown_token_rate
 from bert_keras.resources import demo_corpus_files, demo_vocab_file
 from bert_keras.tokenizer import BertTokenizer
-from bert_keras.vocab import RESERVED_TOKENS, train_vocab, unknown_token_rate, write_vocab
+from bert_keras.vocab_file import write_vocab
 
 
 def test_trained_vocab_covers_a_held_out_book(test_data, tmp_path):

@@ -205,12 +205,12 @@ def test_only_tensorflow_in_the_serving_process(served):
 
 
 def test_runs_write_what_export_needs(run_dirs, tokenizer, squad_answers, served):
-    from bert_keras.tokenizer import load_vocabulary
     from bert_keras.tasks.conll.data import label_list
+    from bert_keras.vocab_file import read_vocab
 
     for name, directory in run_dirs.items():
         assert sorted(p.name for p in directory.iterdir()) == ["model.keras", "run_metadata.json", "vocab.txt"]
-        assert load_vocabulary(directory / "vocab.txt") == tokenizer.vocab
+        assert read_vocab(directory / "vocab.txt") == tokenizer.vocab
     metadata = {name: json.loads((d / "run_metadata.json").read_text()) for name, d in run_dirs.items()}
     assert metadata["mnli"] == {"lower_case": True, "task_class": "bert_keras.tasks.glue.task:GlueTask",
                                 "task_family": "glue", "task": "mnli", "max_seq_length": SEQ,

@@ -1,6 +1,8 @@
 """End-to-end pre-training runs on a tiny model: exact resume after SIGKILL, checkpoint fall-back, equality of
-one-device, Mirrored and MultiWorkerMirrored training, mixed precision and XLA, flag validation."""
+one-device, Mirrored and MultiWorkerMirrored training, mixed precision and XLA, config validation, and the
+command line's flags and flag files mapped onto `PretrainingConfig`."""
 
+import dataclasses
 import json
 import os
 import signal
@@ -14,6 +16,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from bert_keras.pretraining import ConfigError, PretrainingConfig, train
+from bert_keras.vocab_file import count_vocab
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DATA = os.path.join(REPO, "tests", "data", "pretrain")
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": REPO, "CUDA_VISIBLE_DEVICES": "-1"}
@@ -26,25 +31,34 @@ def _config_file(tmp_path) -> str:
     from bert_keras.config import BertConfig
 
     path = str(tmp_path / "bert_config.json")
-    BertConfig(vocab_size=sum(1 for _ in open(os.path.join(DATA, "vocab.txt"), encoding="utf-8")),
+    BertConfig(vocab_size=count_vocab(os.path.join(DATA, "vocab.txt")),
                hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
                max_position_embeddings=64, hidden_dropout_prob=0.0,
                attention_probs_dropout_prob=0.0).to_json_file(path)
     return path
 
 
-def _args(output_dir, config_file=None, **overrides) -> list[str]:
-    flags = dict(vocab_file=os.path.join(DATA, "vocab.txt"), input_file=os.path.join(DATA, "train.txt"),
-                 output_dir=str(output_dir), max_seq_length=32, max_predictions_per_seq=5, train_batch_size=8,
-                 num_train_steps=8, num_warmup_steps=2, learning_rate=2e-3, iterations_per_loop=1,
-                 save_checkpoints_steps=4, keep_checkpoint_max=3, jit_compile=False, seed=3)
+def _settings(output_dir, config_file=None, **overrides) -> dict:
+    settings = dict(vocab_file=os.path.join(DATA, "vocab.txt"), input_file=os.path.join(DATA, "train.txt"),
+                    output_dir=str(output_dir), max_seq_length=32, max_predictions_per_seq=5, train_batch_size=8,
+                    num_train_steps=8, num_warmup_steps=2, learning_rate=2e-3, iterations_per_loop=1,
+                    save_checkpoints_steps=4, keep_checkpoint_max=3, jit_compile=False, seed=3)
     if config_file:
-        flags["bert_config_file"] = config_file
+        settings["bert_config_file"] = config_file
     else:
-        flags["preset"] = "tiny"
-    flags.update(overrides)
+        settings["preset"] = "tiny"
+    settings.update(overrides)
+    return settings
+
+
+def _config(output_dir, config_file=None, **overrides) -> PretrainingConfig:
+    return PretrainingConfig(**_settings(output_dir, config_file, **overrides))
+
+
+def _args(output_dir, config_file=None, **overrides) -> list[str]:
+    """The same settings as command-line flags."""
     out = []
-    for key, value in flags.items():
+    for key, value in _settings(output_dir, config_file, **overrides).items():
         if isinstance(value, bool):
             out.append(f"--{key}" if value else f"--no{key}")
         else:
@@ -61,12 +75,9 @@ def _losses(records) -> dict[int, tuple[float, float]]:
     return {r["step"]: (r["mlm_loss"], r["nsp_loss"]) for r in records}
 
 
-def _run_in_process(argv, absl_cli):
-    pretrain = absl_cli("bert_keras.pretrain")
-    pretrain.FLAGS.unparse_flags()
-    pretrain.FLAGS(["pretrain"] + argv)
+def _train(config: PretrainingConfig) -> dict:
     try:
-        return pretrain.train(log=lambda line: None)
+        return train(config, log=lambda line: None)
     finally:
         import keras
 
@@ -113,7 +124,7 @@ def test_sigkilled_run_resumes_with_exactly_the_uninterrupted_losses(tmp_path):
 
 
 def test_corrupt_latest_checkpoint_falls_back_to_the_previous_one(tmp_path, caplog):
-    from bert_keras.training_checkpoints import TrainingCheckpoints
+    from bert_keras.pretraining.run_checkpoints import TrainingCheckpoints
 
     value = tf.Variable(np.zeros(1000, np.float32))
     checkpoints = TrainingCheckpoints(tf.train.Checkpoint(value=value), str(tmp_path), max_to_keep=3)
@@ -142,13 +153,12 @@ _MIRRORED = textwrap.dedent("""
     import tensorflow as tf
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-    from bert_keras import pretrain
+    from bert_keras.pretraining import PretrainingConfig, train
     results = {}
     for strategy in ("one_device", "mirrored"):
-        pretrain.FLAGS.unparse_flags()
-        pretrain.FLAGS(["pretrain"] + json.loads(sys.argv[1]) + [
-            "--distribution_strategy=" + strategy, "--output_dir=" + sys.argv[2] + "/" + strategy])
-        results[strategy] = pretrain.train(log=lambda line: None)
+        config = PretrainingConfig(**json.loads(sys.argv[1]), distribution_strategy=strategy,
+                                   output_dir=sys.argv[2] + "/" + strategy)
+        results[strategy] = train(config, log=lambda line: None)
     print("RESULTS" + json.dumps(results))
 """)
 
@@ -161,10 +171,12 @@ def _free_port() -> int:
 
 def test_mirrored_and_multi_worker_runs_match_one_device(tmp_path):
     config = _config_file(tmp_path)
-    args = _args(tmp_path, config, num_train_steps=6, save_checkpoints_steps=6, iterations_per_loop=3,
-                 eval_input_file=os.path.join(DATA, "eval.txt"), max_eval_steps=2, eval_batch_size=4)
-    args = [a for a in args if not a.startswith("--output_dir")]
-    mirrored = subprocess.Popen([sys.executable, "-c", _MIRRORED, json.dumps(args), str(tmp_path)], env=ENV,
+    common = dict(num_train_steps=6, save_checkpoints_steps=6, iterations_per_loop=3,
+                  eval_input_file=os.path.join(DATA, "eval.txt"), max_eval_steps=2, eval_batch_size=4)
+    settings = _settings(tmp_path, config, **common)
+    del settings["output_dir"]
+    args = [a for a in _args(tmp_path, config, **common) if not a.startswith("--output_dir")]
+    mirrored = subprocess.Popen([sys.executable, "-c", _MIRRORED, json.dumps(settings), str(tmp_path)], env=ENV,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
     ports = [_free_port(), _free_port()]
@@ -210,7 +222,7 @@ def test_mixed_precision_and_xla_steps_train_with_finite_losses(policy, jit):
 
     from bert_keras.config import BertConfig
     from bert_keras.optimization import create_optimizer
-    from bert_keras.pretraining_loop import build_train_loop
+    from bert_keras.pretraining.loop import build_train_loop
     from bert_keras.pretraining_model import BertPretrainingModel, summarize_statistics
 
     rng = np.random.default_rng(0)
@@ -244,31 +256,75 @@ def test_mixed_precision_and_xla_steps_train_with_finite_losses(policy, jit):
     assert last["mlm_loss"] < first["mlm_loss"]  # 7 steps on one batch: it memorises
 
 
-@pytest.mark.parametrize("flag,message", [
-    ("--max_predictions_per_seq=40", "exceeds --max_seq_length"),
-    ("--num_warmup_steps=100", "num_warmup_steps"),
-    ("--input_file=/nonexistent/*.txt", "input_file"),
-    ("--gradient_accumulation_steps=3", "not divisible"),
-    ("--preset=huge", "choose from"),
+@pytest.mark.parametrize("setting,message", [
+    (dict(max_predictions_per_seq=40), "exceeds --max_seq_length"),
+    (dict(num_warmup_steps=100), "num_warmup_steps"),
+    (dict(input_file="/nonexistent/*.txt"), "input_file"),
+    (dict(gradient_accumulation_steps=3), "not divisible"),
+    (dict(preset="huge"), "choose from"),
+    (dict(optimizer="sgd"), "--optimizer='sgd': choose from"),
 ])
-def test_bad_flags_fail_before_any_work(tmp_path, flag, message, absl_cli):
-    from absl import app
-
-    with pytest.raises(app.UsageError, match=message):
-        _run_in_process(_args(tmp_path) + [flag], absl_cli)
+def test_bad_settings_fail_before_any_work(tmp_path, setting, message):
+    with pytest.raises(ConfigError, match=message):
+        _train(_config(tmp_path, **setting))
     assert not (tmp_path / "checkpoints").exists()
 
 
+def _parse(argv: list[str]):
+    """Flag values as `python -m bert_keras.pretrain` parses them, on a FlagValues of their own."""
+    from absl import flags
+
+    from bert_keras.pretraining.flags import define_flags, resolve_flagfile_args
+
+    values = flags.FlagValues()
+    define_flags(values)
+    values(["pretrain"] + resolve_flagfile_args(argv))
+    return values
+
+
 @pytest.mark.parametrize("config", ["tiny", "mini", "small", "medium", "base", "large", "demo"])
-def test_shipped_flagfiles_parse_and_validate(config, tmp_path, absl_cli):
+def test_shipped_flagfiles_parse_and_validate(config, tmp_path):
     """Every configs/*.flags is accepted as the README shows it (input and vocab given on the command line)."""
+    from bert_keras.pretraining.flags import config_from_flags
+
+    values = _parse([f"--flagfile={os.path.join(REPO, 'configs', config + '.flags')}"]
+                    + ([] if config == "demo" else ["--input_file=demo:train", "--vocab_file=demo",
+                                                    f"--output_dir={tmp_path}"]))
+    settings = config_from_flags(values)
+    settings.validate()
+    assert settings.preset == ("tiny" if config == "demo" else config)
+
+
+def test_command_line_maps_onto_the_same_config(tmp_path, monkeypatch, absl_cli):
+    """The flags are the config's fields (same names and defaults, plus three aliases); the demo flag file,
+    given relative to the repository from another directory, is the config the README's demo describes; a
+    bad setting is a usage error of the CLI."""
+    from absl import app, flags
+
+    from bert_keras.pretraining.flags import config_from_flags
+
+    fields = {f.name for f in dataclasses.fields(PretrainingConfig)}
+    assert set(_parse([])) == fields | {"use_tpu", "steps_per_loop", "model_dir"}
+    assert config_from_flags(_parse([])) == PretrainingConfig()
+
+    monkeypatch.chdir(tmp_path)
+    demo = config_from_flags(_parse(["--flagfile=configs/demo.flags"]))
+    assert demo == PretrainingConfig(
+        preset="tiny", vocab_file="demo", input_file="demo:train", eval_input_file="demo:heldout",
+        output_dir="runs/demo", max_seq_length=64, max_predictions_per_seq=10, train_batch_size=64,
+        eval_batch_size=64, num_train_steps=1500, num_warmup_steps=150, learning_rate=1e-3, optimizer="adamw",
+        weight_decay=0.01, clip_norm=1.0, iterations_per_loop=50, save_checkpoints_steps=250,
+        keep_checkpoint_max=2, eval_every_n_steps=500, max_eval_steps=20, unigram_baseline=True, jit_compile=False)
+    aliased = config_from_flags(_parse(["--flagfile=configs/demo.flags", "--model_dir=elsewhere",
+                                        "--steps_per_loop=7", "--use_tpu", "--mixed_precision=mixed_bfloat16"]))
+    assert aliased == dataclasses.replace(demo, output_dir="elsewhere", iterations_per_loop=7,
+                                          distribution_strategy="tpu", mixed_precision="mixed_bfloat16")
+
     pretrain = absl_cli("bert_keras.pretrain")
-    pretrain.FLAGS.unparse_flags()
-    pretrain.FLAGS(["pretrain", f"--flagfile={os.path.join(REPO, 'configs', config + '.flags')}"]
-                   + ([] if config == "demo" else ["--input_file=demo:train", "--vocab_file=demo",
-                                                   f"--output_dir={tmp_path}"]))
-    pretrain.validate_flags()
-    assert pretrain.FLAGS.preset == ("tiny" if config == "demo" else config)
+    flags.FLAGS(["pretrain"] + _args(tmp_path, max_predictions_per_seq=40))
+    with pytest.raises(app.UsageError, match="exceeds --max_seq_length"):
+        pretrain.main(["pretrain"])
+    assert not (tmp_path / "checkpoints").exists()
 
 
 def test_xla_is_off_by_default_on_cpu_and_follows_an_explicit_choice():
@@ -311,7 +367,7 @@ def _random_batch(rng, batch: int, seq: int = 16, predictions: int = 4, real=Non
 def test_accumulated_micro_batches_make_the_update_of_the_concatenated_batch():
     from bert_keras.config import BertConfig
     from bert_keras.optimization import create_optimizer
-    from bert_keras.pretraining_loop import build_train_loop
+    from bert_keras.pretraining.loop import build_train_loop
     from bert_keras.pretraining_model import BertPretrainingModel
 
     rng = np.random.default_rng(0)
@@ -352,19 +408,17 @@ def test_accumulated_micro_batches_make_the_update_of_the_concatenated_batch():
     assert moved > 1e-3  # the steps did update the weights
 
 
-def test_held_out_evaluation_matches_numpy_on_the_same_batches(tmp_path, absl_cli):
+def test_held_out_evaluation_matches_numpy_on_the_same_batches(tmp_path):
     """`Pretrainer.evaluate` (the CLI's held-out numbers) against losses and accuracies computed in numpy
     from the model's logits on the very batches it evaluated."""
-    pretrain = absl_cli("bert_keras.pretrain")
-    pretrain.FLAGS.unparse_flags()
-    pretrain.FLAGS(["pretrain"] + _args(tmp_path, _config_file(tmp_path), max_eval_steps=3, eval_batch_size=4,
-                                        eval_input_file=os.path.join(DATA, "eval.txt")))
     from bert_keras.config import BertConfig
+    from bert_keras.pretraining import Pretrainer
 
+    config = _config(tmp_path, _config_file(tmp_path), max_eval_steps=3, eval_batch_size=4,
+                     eval_input_file=os.path.join(DATA, "eval.txt"))
     strategy = tf.distribute.OneDeviceStrategy("/cpu:0")
-    trainer = pretrain.Pretrainer(strategy, BertConfig.from_json_file(pretrain.FLAGS.bert_config_file),
-                                  pretrain.FLAGS.vocab_file, [pretrain.FLAGS.input_file],
-                                  [pretrain.FLAGS.eval_input_file])
+    trainer = Pretrainer(config, strategy, BertConfig.from_json_file(config.bert_config_file), config.vocab_file,
+                         [config.input_file], [config.eval_input_file])
     # Large random weights: confident predictions. (At BERT's initialisation every NSP loss is ~ln 2: the
     # [CLS] vector barely depends on the input and the head is near zero; that would make this check weak.)
     rng = np.random.default_rng(0)
@@ -397,18 +451,17 @@ def test_held_out_evaluation_matches_numpy_on_the_same_batches(tmp_path, absl_cl
     assert abs(expected["nsp_loss"] - np.log(2)) > 0.1 and 0 < expected["nsp_accuracy"] < 1
 
 
-def test_init_checkpoint_starts_from_a_pretrained_models_weights(tmp_path, absl_cli):
+def test_init_checkpoint_starts_from_a_pretrained_models_weights(tmp_path):
     """A run started from another run's Google-format export (heads included; config and vocab read from
     the checkpoint) holds exactly its weights before the first update: identical held-out metrics, and a
     first-step loss far below a fresh model's."""
     evaluation = dict(eval_input_file=os.path.join(DATA, "eval.txt"), max_eval_steps=2, eval_batch_size=8)
     first_dir, second_dir = tmp_path / "first", tmp_path / "second"
-    first = _run_in_process(_args(first_dir, _config_file(tmp_path), num_train_steps=60, num_warmup_steps=5,
-                                  save_checkpoints_steps=60, **evaluation), absl_cli)
+    first = _train(_config(first_dir, _config_file(tmp_path), num_train_steps=60, num_warmup_steps=5,
+                           save_checkpoints_steps=60, **evaluation))
     # Warmup over 1 step: the first step's learning rate is 0, so the weights stay as loaded.
-    argv = [a for a in _args(second_dir, num_train_steps=1, num_warmup_steps=1, **evaluation)
-            if not a.startswith(("--preset", "--vocab_file"))]
-    second = _run_in_process(argv + [f"--init_checkpoint={first_dir / 'export' / 'google'}"], absl_cli)
+    second = _train(_config(second_dir, num_train_steps=1, num_warmup_steps=1, **evaluation, preset=None,
+                            vocab_file=None, init_checkpoint=str(first_dir / "export" / "google")))
 
     assert second["weights_fingerprint"] == first["weights_fingerprint"]
     for key in ("mlm_loss", "mlm_accuracy", "nsp_loss", "nsp_accuracy"):
@@ -419,14 +472,13 @@ def test_init_checkpoint_starts_from_a_pretrained_models_weights(tmp_path, absl_
     assert started_loss < fresh_loss - 1.0, (started_loss, fresh_loss)
 
 
-def test_init_checkpoint_loads_a_real_hugging_face_bert(tmp_path, absl_cli, minilm_dir):
+def test_init_checkpoint_loads_a_real_hugging_face_bert(tmp_path, minilm_dir):
     """--init_checkpoint with the real all-MiniLM-L6-v2 (HF layout, no pre-training heads): the encoder
     starts from its weights exactly (the first step's learning rate is 0), the heads start fresh."""
     from bert_keras.checkpoints import read_checkpoint
 
-    argv = [a for a in _args(tmp_path, num_train_steps=1, num_warmup_steps=1, train_batch_size=2)
-            if not a.startswith(("--preset", "--vocab_file"))]
-    _run_in_process(argv + [f"--init_checkpoint={minilm_dir}"], absl_cli)
+    _train(_config(tmp_path, num_train_steps=1, num_warmup_steps=1, train_batch_size=2, preset=None,
+                   vocab_file=None, init_checkpoint=str(minilm_dir)))
     source = read_checkpoint(str(minilm_dir))
     exported = read_checkpoint(str(tmp_path / "export" / "bert_keras"))
     assert exported.config == source.config
@@ -441,7 +493,7 @@ def test_rematerialized_training_matches_plain_training_with_dropout():
     import keras
 
     from bert_keras.config import BertConfig
-    from bert_keras.pretraining_loop import build_train_loop
+    from bert_keras.pretraining.loop import build_train_loop
     from bert_keras.pretraining_model import BertPretrainingModel
     from bert_keras.remat import _seed_generators
 

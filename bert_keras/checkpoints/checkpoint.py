@@ -15,6 +15,7 @@ import numpy as np
 
 from bert_keras.checkpoints.names import GOOGLE_HEAD_PREFIX, GOOGLE_HEADS, google_shapes, head_of
 from bert_keras.config import BertConfig
+from bert_keras.vocab_file import count_vocab
 
 class CheckpointError(ValueError):
     """A checkpoint that cannot be loaded as asked; the message names the file and the variables."""
@@ -78,13 +79,6 @@ def validate_weights(weights: dict[str, np.ndarray], config: BertConfig, source:
         raise CheckpointError(f"{source}: does not match its BERT config:\n  " + "\n  ".join(problems))
 
 
-def count_vocab_lines(vocab_file: str) -> int:
-    """Number of tokens in a one-token-per-line vocab file (as google-research/bert's `load_vocab` reads it)."""
-    with open(vocab_file, "rb") as f:
-        data = f.read()
-    return data.count(b"\n") + (1 if data and not data.endswith(b"\n") else 0)
-
-
 def check_vocab(vocab_file: str | os.PathLike | None, config: BertConfig, source: str) -> str | None:
     """Returns the vocab path after checking it exists and has exactly `config.vocab_size` tokens."""
     if vocab_file is None:
@@ -92,7 +86,7 @@ def check_vocab(vocab_file: str | os.PathLike | None, config: BertConfig, source
     vocab_file = os.fspath(vocab_file)
     if not os.path.isfile(vocab_file):
         raise FileNotFoundError(f"vocab file not found: {vocab_file}")
-    size = count_vocab_lines(vocab_file)
+    size = count_vocab(vocab_file)
     if size != config.vocab_size:
         raise CheckpointError(f"vocab file {vocab_file} has {size} tokens but the checkpoint {source} has "
                               f"vocab_size {config.vocab_size}")

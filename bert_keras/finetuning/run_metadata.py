@@ -16,7 +16,7 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from bert_keras.checkpoints.checkpoint import VOCAB_FILE
-from bert_keras.vocab import write_vocab
+from bert_keras.vocab_file import write_vocab
 
 if TYPE_CHECKING:
     from bert_keras.finetuning.task import FineTuningTask

@@ -3,7 +3,8 @@
 * `demo_corpus_files("train")` / `demo_corpus_files("heldout")`: excerpts of public-domain Project Gutenberg
   books (license header/footer stripped) in BERT's pre-training format (one sentence per line, blank line
   between documents): the first 6 documents of each train book and the first 3 of each held-out book, made
-  with `python -m bert_keras.data.prepare --max_sentences_per_document=100 --max_documents_per_file=6` (3).
+  with `python -m bert_keras.pretraining.data.prepare --max_sentences_per_document=100
+  --max_documents_per_file=6` (3).
   Short excerpts of many books rather than long runs of a few, so that a random next segment almost always
   comes from another book, held out as in training: with the previous corpus (8 books cut into 226
   documents) the demo's held-out NSP accuracy stayed at the majority-label rate; with this one it beats it.
@@ -14,7 +15,8 @@
   of Oz; Burnett - The Secret Garden; Conrad - Heart of Darkness, Lord Jim; Hawthorne - The Scarlet Letter;
   Irving - The Legend of Sleepy Hollow; Thoreau - Walden; Wilde - The Picture of Dorian Gray.
 * `demo_vocab_file()`: an uncased WordPiece vocab (8,526 tokens) trained on the train split with
-  `python -m bert_keras.vocab --vocab_size=8000 --min_count=2` ([PAD] [UNK] [CLS] [SEP] [MASK] at ids 0..4).
+  `python -m bert_keras.pretraining.data.vocab --vocab_size=8000 --min_count=2` ([PAD] [UNK] [CLS] [SEP] [MASK]
+  at ids 0..4).
 * `bert_base_uncased_vocab_file()`: Google's released bert-base-uncased vocab (Apache-2.0; its special
   tokens sit at 0/100/101/102/103). Always read special ids from the tokenizer, never hard-code them.
 """

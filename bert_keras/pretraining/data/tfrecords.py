@@ -17,9 +17,9 @@ from typing import Iterator, Sequence
 import numpy as np
 import tensorflow as tf
 
-from bert_keras.data.documents import expand_input_files
-from bert_keras.data.instances import SALT_MASKING, element_seed
-from bert_keras.data.masking import mask_batch, special_token_ids
+from bert_keras.pretraining.data.documents import expand_input_files
+from bert_keras.pretraining.data.instances import SALT_MASKING, element_seed
+from bert_keras.pretraining.data.masking import mask_batch, special_token_ids
 
 
 def feature_spec(seq_length: int, max_predictions_per_seq: int) -> dict:

@@ -1,6 +1,6 @@
 """Offline mode for large corpora: text -> sharded TFRecords in google-research/bert's format.
 
-    python -m bert_keras.data.create_pretraining_data \\
+    python -m bert_keras.pretraining.data.create_pretraining_data \\
       --input_file='corpus/*.txt' --output_file=out/shard-0.tfrecord,out/shard-1.tfrecord \\
       --vocab_file=vocab.txt --do_lower_case --max_seq_length=128 --max_predictions_per_seq=20 \\
       --masked_lm_prob=0.15 --random_seed=12345 --dupe_factor=5 --short_seq_prob=0.1 [--do_whole_word_mask]
@@ -42,8 +42,8 @@ def write_shard(
     """Writes shard `shard_index` of `num_shards` to `output_file`; returns the number of instances."""
     import tensorflow as tf
 
-    from bert_keras.data.pretraining_dataset import instance_dataset, masked_batches
-    from bert_keras.data.tfrecords import serialize_batch
+    from bert_keras.pretraining.data.pretraining_dataset import instance_dataset, masked_batches
+    from bert_keras.pretraining.data.tfrecords import serialize_batch
     from bert_keras.tokenizer import BertTokenizer
 
     tokenizer = BertTokenizer(vocab_file, lower_case=do_lower_case)
@@ -92,7 +92,7 @@ def _write_shard_star(args_kwargs):
 
 def create_pretraining_data(input_file, output_file, *, num_workers: int | None = None, **options) -> int:
     """Expands inputs/outputs (globs, comma lists), checks the corpus, and writes all shards in parallel."""
-    from bert_keras.data.documents import expand_input_files, validate_corpus_files
+    from bert_keras.pretraining.data.documents import expand_input_files, validate_corpus_files
 
     inputs = expand_input_files(input_file)
     validate_corpus_files(inputs)

@@ -1,6 +1,6 @@
 """Raw text -> BERT's pre-training input format (one sentence per line, a blank line between documents).
 
-    python -m bert_keras.data.prepare --input='books/*.txt' --output=corpus.txt
+    python -m bert_keras.pretraining.data.prepare --input='books/*.txt' --output=corpus.txt
 
 Handles Project Gutenberg books (header/footer license text stripped), wiki-style paragraphs, hard-wrapped
 lines, Windows line endings and non-UTF-8 bytes (replaced, counted and reported per file). Paragraphs are
@@ -19,8 +19,8 @@ from typing import Iterable, Iterator, TextIO
 
 import tensorflow as tf
 
-from bert_keras.data.documents import expand_input_files, iter_decoded_lines
-from bert_keras.data.sentences import split_sentences
+from bert_keras.pretraining.data.documents import expand_input_files, iter_decoded_lines
+from bert_keras.pretraining.data.sentences import split_sentences
 
 _LOG = logging.getLogger(__name__)
 

@@ -1,6 +1,7 @@
 """Train a WordPiece vocabulary on a corpus with tensorflow-text's BERT vocab learner.
 
-    python -m bert_keras.vocab --input='corpus/*.txt' --vocab_size=8000 --output=vocab.txt [--nolower_case]
+    python -m bert_keras.pretraining.data.vocab --input='corpus/*.txt' --vocab_size=8000 --output=vocab.txt \\
+      [--nolower_case]
 
 Our vocab files put the reserved tokens first: [PAD]=0, [UNK]=1, [CLS]=2, [SEP]=3, [MASK]=4 (Google's
 released vocabs have them at 0/100/101/102/103). Code must therefore never hard-code ids; it reads them
@@ -16,7 +17,8 @@ from typing import Sequence
 
 import tensorflow as tf
 
-from bert_keras.data.documents import expand_input_files
+from bert_keras.pretraining.data.documents import expand_input_files
+from bert_keras.vocab_file import write_vocab
 
 RESERVED_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 
@@ -57,12 +59,6 @@ def train_vocab(
     )
     _LOG.info("Learned %d tokens from %d file(s) in %.1fs.", len(vocab), len(files), time.time() - start)
     return vocab
-
-
-def write_vocab(vocab: Sequence[str], path: str) -> None:
-    with tf.io.gfile.GFile(path, "w") as f:
-        for token in vocab:
-            f.write(token + "\n")
 
 
 def unknown_token_rate(tokenizer, input_files: str | Sequence[str]) -> tuple[float, int]:

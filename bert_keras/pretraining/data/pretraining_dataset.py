@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Sequence
 
 import tensorflow as tf
 
-from bert_keras.data import documents as documents_lib
-from bert_keras.data import instances as instances_lib
-from bert_keras.data.masking import mask_batch, special_token_ids
+from bert_keras.pretraining.data import documents as documents_lib
+from bert_keras.pretraining.data import instances as instances_lib
+from bert_keras.pretraining.data.masking import mask_batch, special_token_ids
 
 if TYPE_CHECKING:
     from bert_keras.tokenizer import BertTokenizer

@@ -1,9 +1,0 @@
-"""Pre-training input: corpus preparation, NSP instances, dynamic (whole-word) masking, TFRecords.
-
-`pretraining_dataset` builds training batches on the fly from text files (pure TF ops, checkpointable,
-deterministic per seed, shardable per worker).
-"""
-
-from bert_keras.data.pretraining_dataset import instance_dataset, pretraining_dataset
-
-__all__ = ["instance_dataset", "pretraining_dataset"]

@@ -1,0 +1,302 @@
+"""Pre-training (masked LM + next-sentence prediction) driven by a `PretrainingConfig`, from Python or the CLI.
+
+    from bert_keras.pretraining import PretrainingConfig, train
+    train(PretrainingConfig(preset="tiny", vocab_file="demo", input_file="demo:train", output_dir="runs/x"))
+
+The loop is a custom `tf.distribute` loop running `iterations_per_loop` steps per `tf.function` call;
+checkpoints hold the model, optimizer, step and data-iterator state, so a killed run restarted with the same
+config continues exactly where its last checkpoint left off.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from typing import TYPE_CHECKING, Any, Callable
+
+from absl import logging
+
+from bert_keras.pretraining.config import ConfigError, Phase, PretrainingConfig
+from bert_keras.vocab_file import count_vocab
+
+if TYPE_CHECKING:
+    from bert_keras.config import BertConfig
+
+
+def resolve_model_config(config: PretrainingConfig, vocab_size: int) -> BertConfig:
+    """The model's `BertConfig` (from `bert_config_file`, `preset` or `init_checkpoint`), checked against the
+    vocab and the phases' sequence lengths."""
+    from bert_keras.checkpoints import read_checkpoint
+    from bert_keras.config import BertConfig, preset
+
+    if config.bert_config_file:
+        result = BertConfig.from_json_file(config.bert_config_file)
+    elif config.preset:
+        result = preset(config.preset, vocab_size=vocab_size)
+    else:
+        result = read_checkpoint(config.init_checkpoint, load_weights=False).config
+    if result.vocab_size != vocab_size:
+        raise ConfigError(f"model vocab_size {result.vocab_size} differs from the {vocab_size} tokens of "
+                          f"--vocab_file")
+    longest = max(p.seq_length for p in config.phases())
+    if longest > result.max_position_embeddings:
+        raise ConfigError(f"sequence length {longest} exceeds the model's max_position_embeddings="
+                          f"{result.max_position_embeddings}")
+    return result
+
+
+class Pretrainer:
+    """The model, optimizer, datasets and compiled loops of one run, built under the strategy.
+
+    `config` is the run's settings, `model_config` the model's; `train_files`/`eval_files` are resolved paths
+    (`PretrainingConfig.resolve_train_files`). The `tf.train.Checkpoint` object names (model, optimizer, step,
+    train_iterator_phase<N>) are the layout of existing runs' checkpoints: renaming them breaks resuming.
+    """
+
+    def __init__(self, config: PretrainingConfig, strategy, model_config: BertConfig, vocab_file: str,
+                 train_files: list[str], eval_files: list[str] | None):
+        import keras
+        import tensorflow as tf
+
+        from bert_keras.optimization import create_optimizer
+        from bert_keras.pretraining import data
+        from bert_keras.pretraining_model import BertPretrainingModel
+        from bert_keras.tokenizer import BertTokenizer
+
+        self.tf = tf
+        self.strategy = strategy
+        self.config = config
+        self.model_config = model_config
+        self.phases = config.phases()
+        self.accumulation = config.gradient_accumulation_steps
+        self.tokenizer = BertTokenizer(vocab_file, lower_case=config.do_lower_case)
+        self._data = data
+        self.train_files, self.eval_files = train_files, eval_files
+        self._eval_cache: dict[int, list[dict]] = {}
+
+        keras.mixed_precision.set_global_policy(config.mixed_precision)
+        keras.utils.set_random_seed(config.seed)
+        total_steps = self.phases[-1].end_step
+        with strategy.scope():
+            self.model = BertPretrainingModel(model_config, remat=config.remat, name="bert_pretraining")
+            self.model.build()
+            optimizer = create_optimizer(
+                config.learning_rate, total_steps, config.num_warmup_steps, optimizer=config.optimizer,
+                weight_decay=config.weight_decay, clip_norm=None, gradients_are_reduced=True)
+            if config.mixed_precision == "mixed_float16":
+                optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+            optimizer.build(self.model.trainable_variables)
+            self.optimizer = optimizer
+            self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step",
+                                    aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
+        # Plain tf.data iterators (a distributed iterator cannot be checkpointed); `split_batch` hands
+        # each replica its slice of the global batch inside the compiled loop.
+        self.train_iterators = [iter(self._dataset(train_files, p, seed=config.seed + i, micro=True))
+                                for i, p in enumerate(self.phases)]
+        self.checkpoint = tf.train.Checkpoint(
+            model=self.model, optimizer=self.optimizer, step=self.step,
+            **{f"train_iterator_phase{i + 1}": it for i, it in enumerate(self.train_iterators)})
+        self._build_loops()
+
+    # --- data ------------------------------------------------------------------------------------
+    def _dataset(self, files, phase: Phase, seed: int, micro: bool, batch_size: int | None = None):
+        batch = batch_size or (phase.batch_size // self.accumulation if micro else phase.batch_size)
+        dataset = self._data.pretraining_dataset(
+            files, self.tokenizer, seq_length=phase.seq_length, max_predictions_per_seq=phase.max_predictions,
+            batch_size=batch, masked_lm_prob=self.config.masked_lm_prob,
+            short_seq_prob=self.config.short_seq_prob, whole_word_mask=self.config.whole_word_mask, seed=seed,
+            repeat=True)
+        options = self.tf.data.Options()
+        options.deterministic = True
+        return dataset.with_options(options).prefetch(self.tf.data.AUTOTUNE)
+
+    def _build_loops(self) -> None:
+        from bert_keras.distribution import resolve_jit_compile
+        from bert_keras.pretraining.loop import build_eval_loop, build_train_loop
+
+        jit_compile = resolve_jit_compile(self.config.jit_compile)
+        self.train_loop = build_train_loop(
+            self.model, self.optimizer, self.strategy, jit_compile=jit_compile,
+            clip_norm=self.config.clip_norm, accumulation_steps=self.accumulation, step_counter=self.step)
+        self.eval_loop = build_eval_loop(self.model, self.strategy, jit_compile=jit_compile)
+
+    # --- evaluation ------------------------------------------------------------------------------
+    def _eval_batches(self) -> list[dict]:
+        """The held-out batches, built once per phase and kept in memory: every evaluation (and the
+        unigram baseline) sees exactly the same sequences and masks."""
+        phase_index = 0 if int(self.step.numpy()) < self.phases[0].end_step else len(self.phases) - 1
+        if phase_index not in self._eval_cache:
+            dataset = self._dataset(self.eval_files, self.phases[phase_index], seed=self.config.seed + 1000,
+                                    micro=False, batch_size=self.config.eval_batch_size)
+            self._eval_cache[phase_index] = list(dataset.take(self.config.max_eval_steps).as_numpy_iterator())
+        return self._eval_cache[phase_index]
+
+    def evaluate(self) -> dict[str, float]:
+        """Held-out MLM/NSP loss and accuracy over the same `max_eval_steps` batches every time."""
+        from bert_keras.pretraining_model import summarize_statistics
+
+        batches = self._eval_batches()
+        stacked = {k: self.tf.stack([b[k] for b in batches]) for k in batches[0]}
+        iterator = iter(self.tf.data.Dataset.from_tensor_slices(stacked))
+        totals = self.eval_loop(iterator, self.tf.constant(len(batches)))
+        return summarize_statistics(totals.numpy())
+
+    def frequency_baselines(self, train_batches: int = 200) -> dict[str, float]:
+        """Held-out scores of predictors that know only training-data frequencies: `unigram_mlm_loss` (every
+        masked token by its add-one-smoothed frequency), `nsp_prior_loss` and `nsp_majority_accuracy`
+        (every pair by the NSP label frequencies)."""
+        import numpy as np
+
+        counts = np.ones(self.model_config.vocab_size, np.float64)
+        labels = np.ones(2, np.float64)
+        phase = self.phases[0]
+        train = self._dataset(self.train_files, phase, seed=self.config.seed + 2000, micro=False).take(train_batches)
+        for batch in train.as_numpy_iterator():
+            np.add.at(counts, batch["masked_lm_ids"], batch["masked_lm_weights"])
+            np.add.at(labels, batch["next_sentence_labels"].reshape(-1), 1.0)
+        log_prob = np.log(counts / counts.sum())
+        label_log_prob = np.log(labels / labels.sum())
+        mlm_total = weight = nsp_total = nsp_hits = pairs = 0.0
+        for batch in self._eval_batches():
+            mlm_total -= float((log_prob[batch["masked_lm_ids"]] * batch["masked_lm_weights"]).sum())
+            weight += float(batch["masked_lm_weights"].sum())
+            held_out = batch["next_sentence_labels"].reshape(-1)
+            nsp_total -= float(label_log_prob[held_out].sum())
+            nsp_hits += float((held_out == labels.argmax()).sum())
+            pairs += held_out.size
+        return {"unigram_mlm_loss": mlm_total / max(weight, 1e-9), "nsp_prior_loss": nsp_total / max(pairs, 1),
+                "nsp_majority_accuracy": nsp_hits / max(pairs, 1)}
+
+
+def _format(metrics: dict[str, float]) -> str:
+    return " ".join(f"{k}={v:.4g}" for k, v in metrics.items())
+
+
+def _initialize_from_checkpoint(model, init_checkpoint: str) -> None:
+    from bert_keras.checkpoints import assign_google_weights, read_checkpoint
+
+    loaded = read_checkpoint(init_checkpoint)
+    if loaded.config != model.config:
+        raise ConfigError(f"--init_checkpoint config {loaded.config} differs from the model's {model.config}")
+    assign_google_weights(model, loaded.weights, skip_missing_heads=True)
+    logging.info("initialised from %s (%s format)", init_checkpoint, loaded.format)
+
+
+def train(config: PretrainingConfig, log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Runs (or resumes) pre-training as `config` says; returns the final evaluation metrics (held-out
+    `mlm_loss`, `mlm_accuracy`, `nsp_loss`, `nsp_accuracy` when there is an `eval_input_file`, the
+    frequency baselines with `unigram_baseline`) and `weights_fingerprint`. `log` receives the progress lines.
+    Settings that cannot work raise `ConfigError` before any work starts."""
+    import numpy as np
+    import tensorflow as tf
+
+    from bert_keras.distribution import create_strategy, is_chief
+    from bert_keras.pretraining.run_checkpoints import TrainingCheckpoints
+    from bert_keras.pretraining_model import summarize_statistics
+
+    config.validate()
+    vocab_file = config.resolve_vocab_file()
+    train_files = config.resolve_train_files()
+    eval_files = config.resolve_eval_files()
+    bert_config = resolve_model_config(config, count_vocab(vocab_file))
+    strategy = create_strategy(config.distribution_strategy, config.tpu_name)
+    replicas = strategy.num_replicas_in_sync
+    for phase in config.phases():
+        micro = phase.batch_size // config.gradient_accumulation_steps
+        if micro % replicas:
+            raise ConfigError(f"micro-batch size {micro} is not divisible by the {replicas} replicas")
+    if config.eval_batch_size % replicas:
+        raise ConfigError(f"--eval_batch_size={config.eval_batch_size} is not divisible by the {replicas} replicas")
+
+    chief = is_chief(strategy)
+    resolver = getattr(strategy, "cluster_resolver", None)
+    os.makedirs(config.output_dir, exist_ok=True)
+    trainer = Pretrainer(config, strategy, bert_config, vocab_file, train_files, eval_files)
+    checkpoints = TrainingCheckpoints(trainer.checkpoint, os.path.join(config.output_dir, "checkpoints"),
+                                      config.keep_checkpoint_max, is_chief=chief,
+                                      worker_id=getattr(resolver, "task_id", 0) or 0)
+    restored = checkpoints.restore_latest()
+    if restored:
+        log(f"resumed from {restored} at step {int(trainer.step.numpy())}")
+    elif config.init_checkpoint:
+        _initialize_from_checkpoint(trainer.model, config.init_checkpoint)
+    if chief:
+        bert_config.to_json_file(os.path.join(config.output_dir, "bert_config.json"), "google")
+
+    writers = {}
+    if chief:
+        writers = {name: tf.summary.create_file_writer(os.path.join(config.output_dir, name))
+                   for name in ("train", "eval")}
+    metrics_log = open(os.path.join(config.output_dir, "metrics.jsonl"), "a", encoding="utf-8") if chief else None
+
+    def record(kind: str, step: int, values: dict[str, float]) -> None:
+        if not chief:
+            return
+        with writers[kind].as_default(step=step):
+            for name, value in values.items():
+                tf.summary.scalar(name, value)
+        metrics_log.write(json.dumps({"kind": kind, "step": step, **values}) + "\n")
+        metrics_log.flush()
+
+    total_steps = trainer.phases[-1].end_step
+    step = int(trainer.step.numpy())
+    log(f"BERT pre-training: {bert_config.num_hidden_layers} layers, hidden {bert_config.hidden_size}, vocab "
+        f"{bert_config.vocab_size}, {trainer.model.count_params():,} parameters; {replicas} replica(s) "
+        f"({type(strategy).__name__}); steps {step}->{total_steps}; output_dir={config.output_dir}")
+    start_time, start_step = time.time(), step
+    while step < total_steps:
+        phase_index = next(i for i, p in enumerate(trainer.phases) if step < p.end_step)
+        phase = trainer.phases[phase_index]
+        boundaries = [phase.end_step, (step // config.save_checkpoints_steps + 1) * config.save_checkpoints_steps]
+        if config.eval_every_n_steps and eval_files:
+            boundaries.append((step // config.eval_every_n_steps + 1) * config.eval_every_n_steps)
+        num_steps = min(config.iterations_per_loop, min(boundaries) - step)
+        loop_start = time.time()
+        totals = trainer.train_loop(trainer.train_iterators[phase_index], tf.constant(num_steps)).numpy()
+        elapsed = time.time() - loop_start
+        step += num_steps
+        values = summarize_statistics(totals[:-1])
+        values.update(
+            learning_rate=float(trainer.optimizer.learning_rate.numpy()),
+            grad_norm=float(totals[-1]) / num_steps, steps_per_sec=num_steps / elapsed,
+            sequences_per_sec=num_steps * phase.batch_size / elapsed)
+        if not all(math.isfinite(v) for v in values.values()):
+            logging.warning("non-finite training metrics at step %d: %s", step, values)
+        record("train", step, values)
+        rate = (step - start_step) / max(time.time() - start_time, 1e-9)
+        eta = (total_steps - step) / max(rate, 1e-9)
+        log(f"step {step}/{total_steps} {_format(values)} eta={eta / 60:.1f}min")
+        if step % config.save_checkpoints_steps == 0 or step == total_steps:
+            checkpoints.save(step)
+        if eval_files and config.eval_every_n_steps and step % config.eval_every_n_steps == 0 and step < total_steps:
+            values = trainer.evaluate()
+            record("eval", step, values)
+            log(f"eval at step {step}: {_format(values)}")
+
+    results: dict[str, Any] = {}
+    if eval_files:
+        results = trainer.evaluate()
+        record("eval", step, results)
+        log(f"final held-out eval: {_format(results)}")
+        if config.unigram_baseline:
+            baselines = trainer.frequency_baselines()
+            results.update(baselines)
+            log(f"held-out MLM loss {results['mlm_loss']:.4f} vs unigram-frequency predictor "
+                f"{baselines['unigram_mlm_loss']:.4f}; held-out NSP loss {results['nsp_loss']:.4f}, accuracy "
+                f"{results['nsp_accuracy']:.3f} vs label-frequency predictor {baselines['nsp_prior_loss']:.4f}, "
+                f"{baselines['nsp_majority_accuracy']:.3f} (always the majority label)")
+    # Identical on every worker of a synchronous run; lets a multi-worker run be checked at a glance.
+    fingerprint = sum(float(np.sum(np.abs(v.numpy().astype(np.float64)))) for v in trainer.model.weights)
+    log(f"final weights fingerprint (sum of |w|): {fingerprint!r}")
+    results["weights_fingerprint"] = fingerprint
+    if chief:
+        from bert_keras.checkpoints import save_encoder, write_google_checkpoint
+
+        export = os.path.join(config.output_dir, "export")
+        save_encoder(trainer.model, os.path.join(export, "bert_keras"), vocab_file)
+        write_google_checkpoint(trainer.model, os.path.join(export, "google"), vocab_file)
+        log(f"wrote {export}/bert_keras (bert_keras format) and {export}/google (Google TF1 names)")
+        metrics_log.close()
+    return results
