@@ -6,7 +6,8 @@ the model, optimizer, step and data-iterator state, so a killed run restarted wi
 continues exactly where its last checkpoint left off.
 
 This module is only the command line: flags -> `PretrainingConfig` -> `bert_keras.pretraining.train`, which
-Python code calls directly.
+Python code calls directly. Exit codes: 0 done, 1 a bad setting or non-finite training values (nothing bad
+saved), 75 stopped by SIGTERM after saving a checkpoint (run the same command again to resume).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from absl import app, flags
 
 from bert_keras.pretraining import flags as pretraining_flags
 from bert_keras.pretraining.config import ConfigError
-from bert_keras.pretraining.trainer import train
+from bert_keras.pretraining.trainer import PREEMPTED_EXIT_CODE, NonFiniteTraining, Preempted, train
 
 pretraining_flags.define_flags()
 flags.adopt_module_key_flags(pretraining_flags)  # `--help` lists them as this program's flags
@@ -30,6 +31,12 @@ def main(argv: list[str]) -> None:
         train(pretraining_flags.config_from_flags())
     except ConfigError as e:  # a bad setting: absl prints the message and the usage, exit code 1
         raise app.UsageError(str(e)) from None
+    except Preempted as e:  # SIGTERM: saved; the scheduler (or you) runs the same command again
+        print(e, file=sys.stderr, flush=True)
+        sys.exit(PREEMPTED_EXIT_CODE)
+    except NonFiniteTraining as e:
+        print(f"error: {e}", file=sys.stderr, flush=True)
+        sys.exit(1)
 
 
 def run() -> None:

@@ -5,6 +5,7 @@ command line's flags and flag files mapped onto `PretrainingConfig`."""
 import dataclasses
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -26,15 +27,15 @@ ENV.pop("TF_CONFIG", None)
 TIMEOUT = 900
 
 
-def _config_file(tmp_path) -> str:
-    """A 2-layer, 32-wide BERT without dropout, so that data-parallel runs are comparable step by step."""
+def _config_file(tmp_path, dropout: float = 0.0) -> str:
+    """A 2-layer, 32-wide BERT, without dropout unless asked (data-parallel runs then compare step by step)."""
     from bert_keras.config import BertConfig
 
     path = str(tmp_path / "bert_config.json")
     BertConfig(vocab_size=count_vocab(os.path.join(DATA, "vocab.txt")),
                hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
-               max_position_embeddings=64, hidden_dropout_prob=0.0,
-               attention_probs_dropout_prob=0.0).to_json_file(path)
+               max_position_embeddings=64, hidden_dropout_prob=dropout,
+               attention_probs_dropout_prob=dropout).to_json_file(path)
     return path
 
 
@@ -84,68 +85,226 @@ def _train(config: PretrainingConfig) -> dict:
         keras.mixed_precision.set_global_policy("float32")
 
 
-def test_sigkilled_run_resumes_with_exactly_the_uninterrupted_losses(tmp_path):
-    config = _config_file(tmp_path)
-    common = dict(num_train_steps=40, save_checkpoints_steps=5, keep_checkpoint_max=2)
+TIMING_FIELDS = ("steps_per_sec", "sequences_per_sec")
+
+
+def _records(output_dir) -> list[dict]:
+    """Every metrics.jsonl record without its timing fields (which differ from run to run)."""
+    with open(os.path.join(output_dir, "metrics.jsonl"), encoding="utf-8") as f:
+        return [{k: v for k, v in json.loads(line).items() if k not in TIMING_FIELDS} for line in f]
+
+
+def _event_scalars(output_dir) -> dict[str, list[tuple[int, str, float]]]:
+    """(step, tag, value) of every TensorBoard scalar, per writer."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    out = {}
+    for kind in ("train", "eval"):
+        accumulator = EventAccumulator(os.path.join(output_dir, kind), size_guidance={"tensors": 0})
+        accumulator.Reload()
+        out[kind] = sorted((e.step, tag, float(tf.make_ndarray(e.tensor_proto)))
+                           for tag in accumulator.Tags()["tensors"] if tag not in TIMING_FIELDS
+                           for e in accumulator.Tensors(tag))
+    return out
+
+
+def _kill_when(process, ready, rng, deadline, extra_delay=0.0) -> bool:
+    """SIGKILLs `process` once `ready()` holds (after up to `extra_delay` more seconds); False if it ended first."""
+    while not ready():
+        if process.poll() is not None or time.time() > deadline:
+            return False
+        time.sleep(0.002)
+    time.sleep(rng.uniform(0, extra_delay))
+    if process.poll() is not None:
+        return False
+    process.send_signal(signal.SIGKILL)
+    process.wait(30)
+    return True
+
+
+def test_runs_killed_at_random_moments_resume_to_exactly_the_uninterrupted_run(tmp_path):
+    """Dropout on. The run is SIGKILLed at random moments of each kind (inside the steps, while a checkpoint is
+    being written, during an evaluation, during the final export) and restarted each time with the same
+    command; its final weights, every metrics.jsonl record and every TensorBoard scalar equal an uninterrupted
+    run's exactly."""
+    import random
+
+    seed = random.randrange(1 << 30)
+    rng = random.Random(seed)
+    config = _config_file(tmp_path, dropout=0.1)
+    common = dict(num_train_steps=12, save_checkpoints_steps=3, keep_checkpoint_max=2, eval_every_n_steps=6,
+                  eval_input_file=os.path.join(DATA, "eval.txt"), max_eval_steps=2, eval_batch_size=8)
     cmd = [sys.executable, "-m", "bert_keras.pretrain"]
-    reference = subprocess.Popen(cmd + _args(tmp_path / "reference", config, **common), env=ENV,
+    reference_dir, killed_dir = tmp_path / "reference", tmp_path / "killed"
+    reference = subprocess.Popen(cmd + _args(reference_dir, config, **common), env=ENV,
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    killed_dir = tmp_path / "killed"
-    victim = subprocess.Popen(cmd + _args(killed_dir, config, **common), env=ENV,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.time() + TIMEOUT
-        # The `checkpoint` state file is written last: from then on ckpt-5 is the committed latest.
-        while not (killed_dir / "checkpoints" / "checkpoint").exists():
-            assert victim.poll() is None, "the run ended before its first checkpoint"
-            assert time.time() < deadline
-            time.sleep(0.01)
-        assert victim.poll() is None, "the run finished before it could be killed"
-        victim.send_signal(signal.SIGKILL)
-        victim.wait(30)
-    finally:
-        victim.kill()
-    before = len(_train_steps(killed_dir))
-    restarted = subprocess.run(cmd + _args(killed_dir, config, **common), env=ENV, capture_output=True,
-                               text=True, timeout=TIMEOUT)
-    assert restarted.returncode == 0, restarted.stderr[-3000:]
-    assert "resumed from" in restarted.stdout
+    checkpoints = killed_dir / "checkpoints"
+
+    def committed() -> set[str]:
+        state = checkpoints / "checkpoint"
+        return set(re.findall(r'"(ckpt-\d+)"', state.read_text())) if state.exists() else set()
+
+    def train_records() -> int:
+        path = killed_dir / "metrics.jsonl"
+        return path.read_text().count('"kind": "train"') if path.exists() else 0
+
+    def on_disk() -> set[str]:
+        return {f.name.split(".")[0].split("_temp")[0] for f in checkpoints.glob("ckpt-*")} if checkpoints.exists() \
+            else set()
+
+    stale: set[str] = set()  # left by an earlier kill: not a write of this process
+
+    def writing_checkpoint() -> bool:  # files of a checkpoint that the state file does not name yet
+        return bool(on_disk() - committed() - stale)
+
+    def evaluating() -> bool:  # the step-6 checkpoint is committed and its evaluation runs next
+        return "ckpt-6" in committed() and '"kind": "eval", "step": 6' not in (
+            (killed_dir / "metrics.jsonl").read_text() if (killed_dir / "metrics.jsonl").exists() else "")
+
+    target = rng.randint(1, 11)
+    kinds = [("a step", lambda: train_records() >= target, 0.3),
+             ("a checkpoint write", writing_checkpoint, 0.0),
+             ("an evaluation", evaluating, 0.05),
+             ("the final export", lambda: (killed_dir / "export").exists(), 0.2)]
+    kills = []
+    deadline = time.time() + TIMEOUT
+    for kind, ready, delay in kinds:
+        stale = on_disk() - committed()
+        victim = subprocess.Popen(cmd + _args(killed_dir, config, **common), env=ENV,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            if _kill_when(victim, ready, rng, deadline, delay):
+                kills.append(kind)
+        finally:
+            victim.kill()
+            victim.wait(30)
+    finished = subprocess.run(cmd + _args(killed_dir, config, **common), env=ENV, capture_output=True,
+                              text=True, timeout=TIMEOUT)
+    assert finished.returncode == 0, finished.stderr[-3000:]
     assert reference.wait(TIMEOUT) == 0
+    assert len(kills) >= 3, (seed, kills)  # the moments were reached (a kind may finish before its kill lands)
 
-    after_restart = _train_steps(killed_dir)[before:]
-    resumed_at = after_restart[0]["step"] - 1
-    assert resumed_at % 5 == 0 and 5 <= resumed_at < 40
-    expected = _losses(_train_steps(tmp_path / "reference"))
-    got = _losses(after_restart)
-    assert sorted(got) == list(range(resumed_at + 1, 41))
-    assert all(got[s] == expected[s] for s in got), [(s, got[s], expected[s]) for s in got if got[s] != expected[s]]
-    # Training did something: the loss moved over the run.
-    assert expected[40][0] < expected[1][0]
+    from safetensors.numpy import load_file
+
+    got = load_file(str(killed_dir / "export" / "bert_keras" / "weights.safetensors"))
+    expected = load_file(str(reference_dir / "export" / "bert_keras" / "weights.safetensors"))
+    assert sorted(got) == sorted(expected)
+    different = [name for name in expected if not np.array_equal(got[name], expected[name])]
+    assert not different, (seed, kills, different[:5])
+    assert _records(killed_dir) == _records(reference_dir), (seed, kills)
+    assert _event_scalars(killed_dir) == _event_scalars(reference_dir), (seed, kills)
+    records = _records(reference_dir)
+    assert [r["step"] for r in records if r["kind"] == "eval"] == [6, 12]
+    assert records[-2]["mlm_loss"] < records[0]["mlm_loss"]  # training did something
 
 
-def test_corrupt_latest_checkpoint_falls_back_to_the_previous_one(tmp_path, caplog):
+def _damage(prefix: str, how: str) -> None:
+    data_file = prefix + ".data-00000-of-00001"
+    if how == "checksum":  # flip bytes inside the tensor: the CRC check must catch it
+        with open(data_file, "r+b") as f:
+            f.seek(100)
+            f.write(b"\xff" * 16)
+    elif how == "truncated data":
+        os.truncate(data_file, os.path.getsize(data_file) // 2)
+    elif how == "empty data":
+        os.truncate(data_file, 0)
+    elif how == "missing index":
+        os.remove(prefix + ".index")
+    elif how == "broken index":
+        os.truncate(prefix + ".index", 10)
+
+
+@pytest.mark.parametrize("how", ["checksum", "truncated data", "empty data", "missing index", "broken index"])
+def test_unreadable_latest_checkpoint_falls_back_to_the_newest_readable_one(tmp_path, caplog, how):
     from bert_keras.pretraining.run_checkpoints import TrainingCheckpoints
 
     value = tf.Variable(np.zeros(1000, np.float32))
-    checkpoints = TrainingCheckpoints(tf.train.Checkpoint(value=value), str(tmp_path), max_to_keep=3)
-    for step in (1, 2):
+    checkpoints = TrainingCheckpoints({"value": value}, str(tmp_path), max_to_keep=3)
+    for step in (1, 2, 3):
         value.assign(np.full(1000, float(step), np.float32))
         checkpoints.save(step)
-    latest = checkpoints.manager.latest_checkpoint
-    data_file = latest + ".data-00000-of-00001"
-    with open(data_file, "r+b") as f:  # flip bytes inside the tensor: the CRC check must catch it
-        f.seek(100)
-        f.write(b"\xff" * 16)
+    _damage(checkpoints.latest(), how)
     value.assign(np.zeros(1000, np.float32))
     with caplog.at_level("WARNING"):
-        restored = TrainingCheckpoints(tf.train.Checkpoint(value=value), str(tmp_path), 3).restore_latest()
-    assert restored.endswith("ckpt-1")
-    assert float(value[0]) == 1.0
-    assert "unreadable" in caplog.text
+        restored = TrainingCheckpoints({"value": value}, str(tmp_path), 3).restore_latest()
+    assert restored.endswith("ckpt-2")
+    assert float(value[0]) == 2.0
+    assert "ckpt-3" in caplog.text and "unreadable" in caplog.text
 
-    os.truncate(restored + ".index", 10)  # now the previous one is broken too
+    for step in (1, 2):  # now every one is broken
+        _damage(str(tmp_path / f"ckpt-{step}"), how)
     with pytest.raises(RuntimeError, match="no readable checkpoint"):
-        TrainingCheckpoints(tf.train.Checkpoint(value=value), str(tmp_path), 3).restore_latest()
+        TrainingCheckpoints({"value": value}, str(tmp_path), 3).restore_latest()
+
+
+def test_a_failed_checkpoint_write_names_the_directory_and_keeps_the_previous_one(tmp_path):
+    from bert_keras.pretraining.run_checkpoints import CheckpointWriteError, TrainingCheckpoints
+
+    value = tf.Variable(np.ones(10, np.float32))
+    directory = tmp_path / "ckpts"
+    checkpoints = TrainingCheckpoints({"value": value}, str(directory), max_to_keep=3)
+    checkpoints.save(1)
+    # The write fails as on a full disk or an unwritable directory (even as root): a file stands where TF
+    # puts the new checkpoint's temporary directory.
+    (directory / "ckpt-2_temp").write_text("in the way")
+    value.assign(np.zeros(10, np.float32))
+    with pytest.raises(CheckpointWriteError, match=r"step-2 checkpoint into .*ckpts.*ckpt-1 is untouched"):
+        checkpoints.save(2)
+    assert TrainingCheckpoints({"value": value}, str(directory), 3).restore_latest().endswith("ckpt-1")
+    assert float(value[0]) == 1.0
+
+
+def test_checkpoints_without_optional_objects_restore_with_a_warning(tmp_path, caplog):
+    from bert_keras.pretraining.run_checkpoints import TrainingCheckpoints
+
+    value, seeds = tf.Variable(1.0), [tf.Variable([3, 4], dtype=tf.int64)]
+    TrainingCheckpoints({"value": value}, str(tmp_path), 3).save(5)  # written before the seeds were saved
+    value.assign(0.0)
+    with caplog.at_level("WARNING"):
+        restored = TrainingCheckpoints({"value": value, "dropout_seed_states": seeds}, str(tmp_path), 3,
+                                       optional=("dropout_seed_states",)).restore_latest()
+    assert restored.endswith("ckpt-5") and float(value) == 1.0 and "not bit-exact" in caplog.text
+    with pytest.raises(RuntimeError, match="no readable checkpoint"):  # not optional: a real mismatch
+        TrainingCheckpoints({"value": value, "other": tf.Variable(2.0)}, str(tmp_path), 3).restore_latest()
+
+
+def test_non_finite_training_stops_before_saving_anything_non_finite(tmp_path):
+    from bert_keras.pretraining import NonFiniteTraining
+
+    output = tmp_path / "diverged"
+    with pytest.raises(NonFiniteTraining, match=r"non-finite training values in steps \d+-\d+ .*Resume from "):
+        _train(_config(output, learning_rate=1e4, num_train_steps=60, save_checkpoints_steps=2,
+                       keep_checkpoint_max=100, clip_norm=0.0))
+    saved = sorted(output.glob("checkpoints/ckpt-*.index"))
+    assert saved, "it diverged before the first checkpoint: the test proves nothing"
+    for index in saved:
+        reader = tf.train.load_checkpoint(str(index)[:-len(".index")])
+        for name, dtype in reader.get_variable_to_dtype_map().items():
+            if dtype.is_floating:
+                assert np.isfinite(reader.get_tensor(name)).all(), (index.name, name)
+    assert not (output / "export").exists()
+    assert all(np.isfinite(r["mlm_loss"]) for r in _train_steps(output))  # the bad steps were not recorded
+
+
+def test_sigterm_saves_exits_75_and_the_same_command_resumes(tmp_path):
+    config = _config_file(tmp_path)
+    common = dict(num_train_steps=400, save_checkpoints_steps=1000, keep_checkpoint_max=2)
+    cmd = [sys.executable, "-m", "bert_keras.pretrain"] + _args(tmp_path / "run", config, **common)
+    process = subprocess.Popen(cmd, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + TIMEOUT
+    while not (tmp_path / "run" / "metrics.jsonl").exists() or len(_train_steps(tmp_path / "run")) < 3:
+        assert process.poll() is None and time.time() < deadline, "the run ended before it could be stopped"
+        time.sleep(0.01)
+    process.send_signal(signal.SIGTERM)
+    out, err = process.communicate(timeout=TIMEOUT)
+    assert process.returncode == 75, err[-2000:]
+    stopped_at = _train_steps(tmp_path / "run")[-1]["step"]
+    assert 3 <= stopped_at < 400  # no checkpoint was due (every 1000 steps): SIGTERM made one
+    assert tf.train.latest_checkpoint(str(tmp_path / "run" / "checkpoints")).endswith(f"ckpt-{stopped_at}")
+    assert f"stopped by SIGTERM at step {stopped_at}" in err
+    resumed = subprocess.run(cmd, env=ENV, capture_output=True, text=True, timeout=TIMEOUT)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "resumed from" in resumed.stdout and f"at step {stopped_at}" in resumed.stdout
 
 
 _MIRRORED = textwrap.dedent("""

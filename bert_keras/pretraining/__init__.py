@@ -19,6 +19,7 @@ The model itself (`BertPretrainingModel`, the MLM/NSP heads) is model code: `ber
 """
 
 from bert_keras.pretraining.config import ConfigError, Phase, PretrainingConfig
-from bert_keras.pretraining.trainer import Pretrainer, train
+from bert_keras.pretraining.trainer import PREEMPTED_EXIT_CODE, NonFiniteTraining, Preempted, Pretrainer, train
 
-__all__ = ["ConfigError", "Phase", "PretrainingConfig", "Pretrainer", "train"]
+__all__ = ["PREEMPTED_EXIT_CODE", "ConfigError", "NonFiniteTraining", "Phase", "Preempted", "PretrainingConfig",
+           "Pretrainer", "train"]

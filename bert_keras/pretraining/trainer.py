@@ -4,8 +4,11 @@
     train(PretrainingConfig(preset="tiny", vocab_file="demo", input_file="demo:train", output_dir="runs/x"))
 
 The loop is a custom `tf.distribute` loop running `iterations_per_loop` steps per `tf.function` call;
-checkpoints hold the model, optimizer, step and data-iterator state, so a killed run restarted with the same
-config continues exactly where its last checkpoint left off.
+checkpoints hold the model, optimizer, step, data-iterator and dropout random states, so a killed run restarted
+with the same config continues exactly where its last checkpoint left off (`metrics.jsonl` and the TensorBoard
+logs are cut back to that step). SIGTERM saves at the end of the current loop and raises `Preempted`
+(the CLI exits with `PREEMPTED_EXIT_CODE`); a non-finite loss or gradient norm raises `NonFiniteTraining`
+before anything non-finite is saved.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import signal
 import time
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -23,6 +27,23 @@ from bert_keras.vocab_file import count_vocab
 
 if TYPE_CHECKING:
     from bert_keras.config import BertConfig
+
+PREEMPTED_EXIT_CODE = 75  # EX_TEMPFAIL: stopped by SIGTERM after saving; run the same command again to resume
+# Checkpoint objects that runs written before they existed lack (restored without them, with a warning).
+OPTIONAL_CHECKPOINT_OBJECTS = ("dropout_seed_states",)
+
+
+class Preempted(Exception):
+    """SIGTERM arrived: the run saved a checkpoint at `step` (`checkpoint`) and stopped."""
+
+    def __init__(self, step: int, checkpoint: str | None):
+        super().__init__(f"stopped by SIGTERM at step {step} after saving {checkpoint}; run the same command "
+                         f"again to resume")
+        self.step, self.checkpoint = step, checkpoint
+
+
+class NonFiniteTraining(Exception):
+    """The loss or gradient norm stopped being finite; nothing from those steps was saved."""
 
 
 def resolve_model_config(config: PretrainingConfig, vocab_size: int) -> BertConfig:
@@ -95,9 +116,13 @@ class Pretrainer:
         # each replica its slice of the global batch inside the compiled loop.
         self.train_iterators = [iter(self._dataset(train_files, p, seed=config.seed + i, micro=True))
                                 for i, p in enumerate(self.phases)]
-        self.checkpoint = tf.train.Checkpoint(
-            model=self.model, optimizer=self.optimizer, step=self.step,
-            **{f"train_iterator_phase{i + 1}": it for i, it in enumerate(self.train_iterators)})
+        # The dropout layers' seed-generator states: Keras keeps them outside the model's trackable
+        # dependencies, and without them a resumed run draws different masks than an uninterrupted one.
+        seed_states = [v.value for v in self.model.variables if v.path.endswith("seed_generator_state")]
+        self.checkpoint_objects = {
+            "model": self.model, "optimizer": self.optimizer, "step": self.step,
+            **{f"train_iterator_phase{i + 1}": it for i, it in enumerate(self.train_iterators)},
+            "dropout_seed_states": seed_states}
         self._build_loops()
 
     # --- data ------------------------------------------------------------------------------------
@@ -214,10 +239,13 @@ def train(config: PretrainingConfig, log: Callable[[str], None] = print) -> dict
     resolver = getattr(strategy, "cluster_resolver", None)
     os.makedirs(config.output_dir, exist_ok=True)
     trainer = Pretrainer(config, strategy, bert_config, vocab_file, train_files, eval_files)
-    checkpoints = TrainingCheckpoints(trainer.checkpoint, os.path.join(config.output_dir, "checkpoints"),
+    checkpoints = TrainingCheckpoints(trainer.checkpoint_objects, os.path.join(config.output_dir, "checkpoints"),
                                       config.keep_checkpoint_max, is_chief=chief,
-                                      worker_id=getattr(resolver, "task_id", 0) or 0)
+                                      worker_id=getattr(resolver, "task_id", 0) or 0,
+                                      optional=OPTIONAL_CHECKPOINT_OBJECTS)
     restored = checkpoints.restore_latest()
+    if chief:  # the records of steps after the restored checkpoint are redone: drop them
+        truncate_records(config.output_dir, int(trainer.step.numpy()))
     if restored:
         log(f"resumed from {restored} at step {int(trainer.step.numpy())}")
     elif config.init_checkpoint:
@@ -245,7 +273,13 @@ def train(config: PretrainingConfig, log: Callable[[str], None] = print) -> dict
     log(f"BERT pre-training: {bert_config.num_hidden_layers} layers, hidden {bert_config.hidden_size}, vocab "
         f"{bert_config.vocab_size}, {trainer.model.count_params():,} parameters; {replicas} replica(s) "
         f"({type(strategy).__name__}); steps {step}->{total_steps}; output_dir={config.output_dir}")
+    if restored and eval_files and config.eval_every_n_steps and step % config.eval_every_n_steps == 0 \
+            and step < total_steps:  # the evaluation that followed the restored checkpoint's save
+        values = trainer.evaluate()
+        record("eval", step, values)
+        log(f"eval at step {step}: {_format(values)}")
     start_time, start_step = time.time(), step
+    stop = _SigtermFlag()
     while step < total_steps:
         phase_index = next(i for i, p in enumerate(trainer.phases) if step < p.end_step)
         phase = trainer.phases[phase_index]
@@ -262,14 +296,24 @@ def train(config: PretrainingConfig, log: Callable[[str], None] = print) -> dict
             learning_rate=float(trainer.optimizer.learning_rate.numpy()),
             grad_norm=float(totals[-1]) / num_steps, steps_per_sec=num_steps / elapsed,
             sequences_per_sec=num_steps * phase.batch_size / elapsed)
-        if not all(math.isfinite(v) for v in values.values()):
-            logging.warning("non-finite training metrics at step %d: %s", step, values)
+        checked = ("mlm_loss", "nsp_loss") + (() if config.mixed_precision == "mixed_float16" else ("grad_norm",))
+        if not all(math.isfinite(values[k]) for k in checked):  # float16's loss scale skips its own overflows
+            stop.restore()
+            raise NonFiniteTraining(
+                f"non-finite training values in steps {step - num_steps + 1}-{step} "
+                f"({', '.join(f'{k}={values[k]}' for k in checked)}); nothing from these steps was saved. "
+                f"Resume from {checkpoints.latest() or 'the start (no checkpoint yet)'} with a lower "
+                f"--learning_rate (or more --num_warmup_steps, or --clip_norm)")
         record("train", step, values)
         rate = (step - start_step) / max(time.time() - start_time, 1e-9)
         eta = (total_steps - step) / max(rate, 1e-9)
         log(f"step {step}/{total_steps} {_format(values)} eta={eta / 60:.1f}min")
-        if step % config.save_checkpoints_steps == 0 or step == total_steps:
-            checkpoints.save(step)
+        if step % config.save_checkpoints_steps == 0 or step == total_steps or stop.requested:
+            saved = checkpoints.save(step)
+            if stop.requested:
+                stop.restore()
+                log(f"SIGTERM: saved {saved} at step {step}; stopping (exit code {PREEMPTED_EXIT_CODE})")
+                raise Preempted(step, saved)
         if eval_files and config.eval_every_n_steps and step % config.eval_every_n_steps == 0 and step < total_steps:
             values = trainer.evaluate()
             record("eval", step, values)
@@ -299,4 +343,78 @@ def train(config: PretrainingConfig, log: Callable[[str], None] = print) -> dict
         write_google_checkpoint(trainer.model, os.path.join(export, "google"), vocab_file)
         log(f"wrote {export}/bert_keras (bert_keras format) and {export}/google (Google TF1 names)")
         metrics_log.close()
+    stop.restore()
     return results
+
+
+class _SigtermFlag:
+    """While training, SIGTERM only sets `requested`; the loop saves at its next boundary and stops.
+    (A Python handler runs between compiled loop calls, so the save comes after the current
+    `iterations_per_loop` steps.)"""
+
+    def __init__(self):
+        self.requested = False
+        self._previous = None
+        try:
+            self._previous = signal.signal(signal.SIGTERM, self._handle)
+        except ValueError:  # not the main thread: leave SIGTERM alone
+            pass
+
+    def _handle(self, signum, frame) -> None:
+        logging.warning("SIGTERM received: saving a checkpoint at the end of the current loop, then stopping")
+        self.requested = True
+
+    def restore(self) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGTERM, self._previous)
+            self._previous = None
+
+
+def truncate_records(output_dir: str, step: int) -> None:
+    """Drops the `metrics.jsonl` lines and TensorBoard events that a run resumed at `step` writes again:
+    training records after `step`, evaluation records from `step` on (an evaluation at the checkpoint's step
+    runs after the save, so the resumed run repeats it). The records of an interrupted-and-resumed run then
+    equal an uninterrupted run's. Files are replaced atomically."""
+    import tensorflow as tf
+
+    def kept(kind: str, record_step: int) -> bool:
+        return record_step <= step if kind == "train" else record_step < step
+
+    path = os.path.join(output_dir, "metrics.jsonl")
+    if os.path.isfile(path):
+        with open(path, encoding="utf-8") as f:
+            lines = f.readlines()
+        lines_kept = []
+        for line in lines:
+            try:
+                record = json.loads(line)
+                if kept(record["kind"], record["step"]):
+                    lines_kept.append(line)
+            except (ValueError, KeyError):  # a line cut short by a kill
+                continue
+        if lines_kept != lines:
+            _replace(path, "".join(lines_kept).encode("utf-8"))
+    for kind in ("train", "eval"):
+        for event_file in tf.io.gfile.glob(os.path.join(output_dir, kind, "events.out.tfevents.*")):
+            records, changed = [], False
+            try:
+                for record in tf.data.TFRecordDataset(event_file).as_numpy_iterator():
+                    if kept(kind, tf.compat.v1.Event.FromString(record).step):
+                        records.append(record)
+                    else:
+                        changed = True
+            except tf.errors.DataLossError:  # the last record was cut short by a kill
+                changed = True
+            if changed:
+                temporary = event_file + ".truncating"
+                with tf.io.TFRecordWriter(temporary) as writer:
+                    for record in records:
+                        writer.write(record)
+                os.replace(temporary, event_file)
+
+
+def _replace(path: str, data: bytes) -> None:
+    temporary = path + ".truncating"
+    with open(temporary, "wb") as f:
+        f.write(data)
+    os.replace(temporary, path)
