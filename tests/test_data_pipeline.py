@@ -114,9 +114,9 @@ def _synthetic_group(rng, num_docs, sentences, sentence_length):
         "word_starts": ragged([np.ones(len(d[0]), bool) for d in docs], tf.bool),
         "sentence_lengths": ragged([d[1] for d in docs], tf.int32),
     }
-    partner = {"key": tf.constant(-1, tf.int64), "token_ids": tf.zeros([0], tf.int32),
-               "word_starts": tf.zeros([0], tf.bool), "sentence_lengths": tf.zeros([0], tf.int32),
-               "valid": tf.constant(False)}
+    empty = lambda dtype: tf.RaggedTensor.from_row_splits(tf.zeros([0], dtype), tf.zeros([1], tf.int64))
+    partner = {"key": tf.zeros([0], tf.int64), "token_ids": empty(tf.int32), "word_starts": empty(tf.bool),
+               "sentence_lengths": empty(tf.int32), "valid": tf.zeros([0], tf.bool), "num_seen": tf.constant(0, tf.int64)}
     where = {}  # token id -> (document, offset, starts a sentence, ends a sentence, ends the document)
     for d, (ids, lengths) in enumerate(docs):
         firsts = set(np.cumsum(lengths) - lengths)

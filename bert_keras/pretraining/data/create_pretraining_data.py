@@ -7,8 +7,9 @@
 
 Same flag names as the original script. Each output file is written by its own process from its own
 shard of the input (whole input files when there are enough, else every n-th document), streaming:
-memory is bounded by the document group and shuffle buffers, not by the corpus size (the original holds
-every document of its inputs in RAM). Instances are built and masked by the same code as the on-the-fly
+memory is bounded by the document group, the shuffle buffers and the reservoir of earlier documents that
+random next segments are drawn from, not by the corpus size (the original holds every document of its inputs
+in RAM). A shard draws its random next segments from its own documents only. Instances are built and masked by the same code as the on-the-fly
 `pretraining_dataset`; `read_pretraining_tfrecords` reads the files back (and can re-mask them).
 """
 

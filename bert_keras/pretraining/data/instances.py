@@ -14,10 +14,10 @@ instances stay independent), which makes "where does the next chunk start" a fun
 sentence alone. It is computed for every sentence at once; the chunks actually visited (the path from each
 document's first sentence) are then marked by pointer doubling in O(log sentences) vectorised steps.
 
-Difference that keeps memory bounded: the random document is drawn uniformly from the other documents of
-the group of `documents_per_group` documents being processed (plus the last document of the previous
-group), not from the whole corpus. The documents arrive shuffled (a `document_shuffle_buffer` shuffle), so
-the partner is a random other document from a window of the shuffled stream.
+The random document is drawn uniformly from every document read so far (the group's others, and a
+bounded reservoir sample of all earlier ones: `add_partner_documents`), not from the whole corpus held in
+memory as in the original; the group alone (a window of the shuffled stream) put B in A's own book far
+more often once the corpus outgrows the shuffle buffer (bench/pretraining_data_stats.py).
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ LABEL_IS_RANDOM = 1  # B is a random segment from another document
 # Salts that make the stateless random streams of different decisions independent.
 SALT_INSTANCES = 1
 SALT_MASKING = 3
+SALT_PARTNERS = 5
 
 
 def element_seed(seed: tf.Tensor, salt: int, counter: tf.Tensor) -> tf.Tensor:
@@ -38,27 +39,70 @@ def element_seed(seed: tf.Tensor, salt: int, counter: tf.Tensor) -> tf.Tensor:
     return tf.random.experimental.stateless_fold_in(base, tf.cast(counter, tf.int64))
 
 
-def add_partner_document(groups: tf.data.Dataset) -> tf.data.Dataset:
-    """Carries the last document of the previous group into each group as an extra random-B candidate, so a
-    final one-document group of a finite stream still finds a partner."""
+def add_partner_documents(
+    groups: tf.data.Dataset, seed: int, *, pool_documents: int = 1024, partners_per_group: int = 32
+) -> tf.data.Dataset:
+    """(group number, group) -> (group number, (group, partners)): `partners_per_group` documents drawn
+    uniformly from a reservoir sample of `pool_documents` of ALL documents seen before the group, plus
+    `num_seen`, how many that sample stands for.
+
+    Why: the original draws a random-next B from the whole corpus. Drawing it from the current group only
+    (a window of the shuffled stream, which follows the files once the corpus outgrows the shuffle buffer)
+    puts B in A's own book far more often than a whole-corpus draw (bench/pretraining_data_stats.py
+    measures it). A reservoir keeps every seen document equally likely at bounded memory; it is scan
+    state, so it is checkpointed with the iterator, and its draws are stateless (seed, group number)."""
+    pool_size, num_partners = int(pool_documents), int(partners_per_group)
+    if pool_size < 1 or num_partners < 1:
+        raise ValueError(f"pool_documents and partners_per_group must be >= 1, got {pool_size}, {num_partners}.")
 
     @tf.autograph.experimental.do_not_convert
-    def step(prev, group):
-        last = {
-            "key": group["key"][-1],
-            "token_ids": group["token_ids"][-1],
-            "word_starts": group["word_starts"][-1],
-            "sentence_lengths": group["sentence_lengths"][-1],
-            "valid": tf.constant(True),
+    def step(pool, numbered):
+        group_number, group = numbered
+        group_seed = element_seed(seed, SALT_PARTNERS, group_number)
+        fill = tf.size(pool["key"])
+        rows = {
+            name: tf.RaggedTensor.from_row_splits(pool[name], pool[splits], validate=False)
+            for name, splits in (("token_ids", "token_splits"), ("word_starts", "token_splits"),
+                                 ("sentence_lengths", "sentence_splits"))
         }
-        return last, (group, prev)
+        # Partners: uniform draws (with replacement) from the reservoir; none while it is empty.
+        count = tf.where(fill > 0, num_partners, 0)
+        pick = tf.random.stateless_uniform(
+            [count], tf.random.experimental.stateless_fold_in(group_seed, 0), 0, tf.maximum(fill, 1), tf.int32
+        )
+        partners = {name: tf.gather(value, pick) for name, value in rows.items()}
+        partners["key"] = tf.gather(pool["key"], pick)
+        partners["valid"] = tf.ones([count], tf.bool)
+        partners["num_seen"] = pool["num_seen"]
+        # Reservoir update (algorithm R, vectorised): the i-th document of the stream takes slot i while
+        # the pool is not full, else a uniform slot in [0, i] if that is < pool_size; later documents win.
+        num_docs = tf.shape(group["key"], out_type=tf.int32)[0]
+        index = pool["num_seen"] + tf.range(num_docs, dtype=tf.int64)
+        u = tf.random.stateless_uniform([num_docs], tf.random.experimental.stateless_fold_in(group_seed, 1),
+                                        dtype=tf.float64)
+        slot = tf.where(index < pool_size, index, tf.cast(tf.floor(u * tf.cast(index + 1, tf.float64)), tf.int64))
+        new_fill = tf.minimum(pool_size, fill + num_docs)
+        take = slot < tf.cast(new_fill, tf.int64)
+        winner = tf.math.unsorted_segment_max(
+            tf.where(take, tf.range(num_docs), -1), tf.where(take, tf.cast(slot, tf.int32), new_fill), new_fill + 1
+        )[:new_fill]
+        select = tf.where(winner >= 0, fill + winner, tf.range(new_fill))
+        new_pool = {"key": tf.gather(tf.concat([pool["key"], group["key"]], 0), select),
+                    "num_seen": pool["num_seen"] + tf.cast(num_docs, tf.int64)}
+        for name in ("token_ids", "word_starts", "sentence_lengths"):
+            kept = tf.gather(tf.concat([rows[name], group[name]], 0), select)
+            new_pool[name] = kept.flat_values
+            new_pool["sentence_splits" if name == "sentence_lengths" else "token_splits"] = kept.row_splits
+        return new_pool, (group_number, (group, partners))
 
     initial = {
-        "key": tf.constant(-1, tf.int64),
+        "key": tf.zeros([0], tf.int64),
         "token_ids": tf.zeros([0], tf.int32),
         "word_starts": tf.zeros([0], tf.bool),
+        "token_splits": tf.zeros([1], tf.int64),
         "sentence_lengths": tf.zeros([0], tf.int32),
-        "valid": tf.constant(False),
+        "sentence_splits": tf.zeros([1], tf.int64),
+        "num_seen": tf.constant(0, tf.int64),
     }
     return groups.scan(initial, step)
 
@@ -75,6 +119,8 @@ def build_instances(
     pad_id: int,
 ) -> dict:
     """All instances of a group of documents (ragged-batched `documents.document_dataset` elements);
+    `partner`: documents a random B may also come from (ragged-batched like the group, plus bool `valid`
+    and `num_seen`, how many earlier documents they stand for; see `add_partner_documents`);
     `seed` is the group's stateless seed [2] (`element_seed(seed, SALT_INSTANCES, group_number)`).
 
     Returns dense [I, max_seq_length] `input_ids`, `segment_ids`, `input_mask`, `maskable` (True on
@@ -83,18 +129,20 @@ def build_instances(
     """
     max_num_tokens = max_seq_length - 3
     num_docs = tf.shape(group["key"], out_type=tf.int32)[0]
-    keys = tf.concat([group["key"], partner["key"][None]], 0)
-    tokens = tf.concat([group["token_ids"].flat_values, partner["token_ids"]], 0)
-    word_starts = tf.concat([group["word_starts"].flat_values, partner["word_starts"]], 0)
-    sentence_lengths = tf.concat([group["sentence_lengths"].flat_values, partner["sentence_lengths"]], 0)
-    doc_sentence_counts = tf.concat(
-        [tf.cast(group["sentence_lengths"].row_lengths(), tf.int32), tf.size(partner["sentence_lengths"])[None]],
-        0,
+    keys = tf.concat([group["key"], partner["key"]], 0)
+    tokens = tf.concat([group["token_ids"].flat_values, partner["token_ids"].flat_values], 0)
+    word_starts = tf.concat([group["word_starts"].flat_values, partner["word_starts"].flat_values], 0)
+    sentence_lengths = tf.concat(
+        [group["sentence_lengths"].flat_values, partner["sentence_lengths"].flat_values], 0
+    )
+    doc_sentence_counts = tf.cast(
+        tf.concat([group["sentence_lengths"].row_lengths(), partner["sentence_lengths"].row_lengths()], 0), tf.int32
     )
     # sentence_splits[d]: global index of document d's first sentence; bounds[g]: first token of sentence g.
     sentence_splits = tf.concat([[0], tf.cumsum(doc_sentence_counts)], 0)
     bounds = tf.concat([[0], tf.cumsum(sentence_lengths)], 0)
-    usable = tf.concat([tf.ones([num_docs], tf.bool), partner["valid"][None]], 0) & (doc_sentence_counts > 0)
+    usable = tf.concat([tf.ones([num_docs], tf.bool), partner["valid"]], 0) & (doc_sentence_counts > 0)
+    num_all = tf.size(keys)
 
     def first_reaching(start, doc_end, length):
         """Per element: last sentence e of the shortest run [start, e] whose token count reaches `length`,
@@ -116,7 +164,7 @@ def build_instances(
     doc = tf.repeat(tf.range(num_docs), doc_sentence_counts[:num_docs])
     doc_end = tf.gather(sentence_splits, doc + 1)
     target = tf.gather(targets, doc)
-    u = tf.random.stateless_uniform([num_starts, 4], tf.random.experimental.stateless_fold_in(seed, 1))
+    u = tf.random.stateless_uniform([num_starts, 5], tf.random.experimental.stateless_fold_in(seed, 1))
     e = first_reaching(s, doc_end, target)
     n_chunk = e - s + 1
     a_count = tf.where(n_chunk >= 2, 1 + uniform_int(u[:, 0], n_chunk - 1), 1)
@@ -150,18 +198,28 @@ def build_instances(
     a_lo, a_hi = tf.gather(bounds, starts), tf.gather(bounds, starts + a_count)
     b_next_lo, b_next_hi = a_hi, tf.gather(bounds, tf.gather(e, starts) + 1)
     # Random B: a uniformly drawn other usable document (another key), a uniform start sentence in it,
-    # sentences until the target is filled.
-    candidates = usable[None, :] & tf.not_equal(keys[None, :], keys[:num_docs, None])  # [D, D + 1]
-    ranks = tf.cumsum(tf.cast(candidates, tf.int32), axis=1)
-    num_candidates = tf.gather(ranks[:, -1], doc)
+    # sentences until the target is filled. The document is one of the group's others or, with probability
+    # num_seen / (num_seen + their number), one of the partners (a uniform sample of all earlier
+    # documents): so every document read so far is equally likely, as the original's whole-corpus draw.
+    candidates = usable[None, :] & tf.not_equal(keys[None, :], keys[:num_docs, None])  # [D, D + partners]
+    in_group = tf.range(num_all) < num_docs
+    group_candidates = tf.gather(candidates & in_group[None, :], doc)  # per instance
+    partner_candidates = tf.gather(candidates & tf.logical_not(in_group)[None, :], doc)
+    num_group = tf.reduce_sum(tf.cast(group_candidates, tf.float64), axis=1)
+    num_seen = tf.cast(partner["num_seen"], tf.float64)
+    use_partner = tf.reduce_any(partner_candidates, axis=1) & (
+        tf.cast(u[:, 4], tf.float64) * (num_seen + num_group) < num_seen
+    )
+    ranks = tf.cumsum(tf.cast(tf.where(use_partner[:, None], partner_candidates, group_candidates), tf.int32), 1)
+    num_candidates = ranks[:, -1]
     check = tf.debugging.Assert(
         tf.reduce_all(tf.logical_not(is_random) | (num_candidates > 0)),
         ["Next-sentence prediction needs at least two documents; this input has only one."],
     )
     with tf.control_dependencies([check]):  # before the partner's (then invalid) indices are used
         pick = uniform_int(u[:, 2], tf.maximum(num_candidates, 1))
-    partner_doc = tf.reduce_sum(tf.cast(tf.gather(ranks, doc) <= pick[:, None], tf.int32), axis=1)
-    partner_doc = tf.minimum(partner_doc, num_docs)
+    partner_doc = tf.reduce_sum(tf.cast(ranks <= pick[:, None], tf.int32), axis=1)
+    partner_doc = tf.minimum(partner_doc, num_all - 1)
     p_first = tf.gather(sentence_splits, partner_doc)
     p_end = tf.gather(sentence_splits, partner_doc + 1)
     r = p_first + uniform_int(u[:, 3], tf.maximum(p_end - p_first, 1))

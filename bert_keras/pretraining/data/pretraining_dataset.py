@@ -40,6 +40,7 @@ def instance_dataset(
     num_epochs: int = 1,
     documents_per_group: int = 32,
     document_shuffle_buffer: int = 1000,
+    partner_pool_documents: int = 1024,
     validate: bool = True,
     features: Sequence[str] | None = None,
 ) -> tf.data.Dataset:
@@ -49,8 +50,9 @@ def instance_dataset(
     Passes over the corpus: forever with `repeat`, else `num_epochs` (the original's `dupe_factor`).
 
     Instances are built per group of `documents_per_group` consecutive documents of the shuffled document
-    stream (`document_shuffle_buffer`); a random segment B comes from another document of the same group
-    (or the last document of the previous group), never from the same document."""
+    stream (`document_shuffle_buffer`); a random segment B comes from a uniformly drawn other document
+    among all those read so far (the group's others, or a reservoir sample of `partner_pool_documents`
+    earlier ones), never from the same document."""
     if seq_length < 5:
         raise ValueError(f"seq_length must be at least 5 ([CLS] A [SEP] B [SEP]), got {seq_length}.")
     unknown = sorted(set(features or ()) - set(INSTANCE_FEATURES))
@@ -71,7 +73,12 @@ def instance_dataset(
     if shuffle:
         docs = docs.shuffle(document_shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
     docs = docs.repeat() if repeat else docs.repeat(num_epochs)
-    groups = instances_lib.add_partner_document(docs.ragged_batch(documents_per_group)).enumerate()
+    groups = instances_lib.add_partner_documents(
+        docs.ragged_batch(documents_per_group).enumerate(),
+        seed * 65536 + shard_index,
+        pool_documents=partner_pool_documents,
+        partners_per_group=documents_per_group,
+    )
 
     @tf.autograph.experimental.do_not_convert  # no AutoGraph: plain TF ops, much faster tracing
     def build(group_number, group_and_partner):
@@ -112,6 +119,7 @@ def pretraining_dataset(
     documents_per_group: int = 32,
     document_shuffle_buffer: int = 1000,
     instance_shuffle_buffer: int = 2048,
+    partner_pool_documents: int = 1024,
     validate: bool = True,
 ) -> tf.data.Dataset:
     """Batches of BERT pre-training features from text files in the original BERT input format (one
@@ -144,6 +152,7 @@ def pretraining_dataset(
         repeat=repeat,
         documents_per_group=documents_per_group,
         document_shuffle_buffer=document_shuffle_buffer,
+        partner_pool_documents=partner_pool_documents,
         validate=validate,
         features=["input_ids", "segment_ids", "input_mask", "maskable", "next_sentence_labels"]
         + (["word_starts"] if whole_word_mask else []),
