@@ -1,7 +1,7 @@
 """Instance statistics of our pre-training data beside google-research/bert's `create_pretraining_data.py`
 on the same input and flags: instances, mean tokens, share shorter than max_seq_length / 2, random-next
 share, masked-token share and the [MASK]/random/kept split, for the original script, our offline
-`python -m bert_keras.data.create_pretraining_data`, and one pass of the on-the-fly `pretraining_dataset`.
+`python -m bert_keras.pretraining.data.create_pretraining_data`, and one pass of the on-the-fly `pretraining_dataset`.
 With --nsp, also where random-next B segments come from (same book, within 5 documents) vs a whole-corpus
 draw.
 
@@ -132,7 +132,7 @@ class Counts:
 
 
 def tfrecord_counts(path: str, args, mask_id: int) -> Counts:
-    from bert_keras.data.tfrecords import read_pretraining_tfrecords
+    from bert_keras.pretraining.data.tfrecords import read_pretraining_tfrecords
 
     counts = Counts(args.max_seq_length, mask_id)
     for batch in read_pretraining_tfrecords(path, seq_length=args.max_seq_length,
@@ -143,7 +143,7 @@ def tfrecord_counts(path: str, args, mask_id: int) -> Counts:
 
 
 def on_the_fly_counts(corpus: str, tokenizer, args, seed: int) -> Counts:
-    from bert_keras.data import pretraining_dataset
+    from bert_keras.pretraining.data import pretraining_dataset
 
     counts = Counts(args.max_seq_length, tokenizer.mask_id)
     for _ in range(args.dupe_factor):  # dupe_factor passes = dupe_factor fresh one-pass iterators, new seeds
@@ -179,7 +179,7 @@ def nsp_sources(files: list[str], book_of_file: list[int], doc_books: list[list[
     expectation of the original's uniform draw over all other documents, for the same A documents."""
     import numpy as np
 
-    from bert_keras.data.pretraining_dataset import instance_dataset
+    from bert_keras.pretraining.data.pretraining_dataset import instance_dataset
 
     ds = instance_dataset(files, tokenizer, seq_length=args.max_seq_length, short_seq_prob=args.short_seq_prob,
                           seed=seed, repeat=False, document_shuffle_buffer=shuffle_buffer,
@@ -239,7 +239,7 @@ def main():
         orig_file, ours_file = (os.path.join(workdir, f"{name}_{seed}.tfrecord") for name in ("original", "ours"))
         seconds["original"] += run([sys.executable, script, f"--input_file={corpus}", f"--output_file={orig_file}",
                                     *flags], env, args.package_root)
-        seconds["ours_offline"] += run([sys.executable, "-m", "bert_keras.data.create_pretraining_data",
+        seconds["ours_offline"] += run([sys.executable, "-m", "bert_keras.pretraining.data.create_pretraining_data",
                                         f"--input_file={corpus}", f"--output_file={ours_file}", *flags], env,
                                        args.package_root)
         runs["original"].append(tfrecord_counts(orig_file, args, tokenizer.mask_id))

@@ -11,9 +11,9 @@ import sys
 import numpy as np
 import pytest
 
-from bert_keras.data import instance_dataset
-from bert_keras.data.create_pretraining_data import create_pretraining_data
-from bert_keras.data.tfrecords import read_pretraining_tfrecords
+from bert_keras.pretraining.data import instance_dataset
+from bert_keras.pretraining.data.create_pretraining_data import create_pretraining_data
+from bert_keras.pretraining.data.tfrecords import read_pretraining_tfrecords
 from bert_keras.resources import bert_base_uncased_vocab_file
 from bert_keras.tokenizer import BertTokenizer
 
