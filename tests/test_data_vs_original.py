@@ -15,23 +15,12 @@ from bert_keras.pretraining.data import instance_dataset
 from bert_keras.pretraining.data.create_pretraining_data import create_pretraining_data
 from bert_keras.pretraining.data.tfrecords import read_pretraining_tfrecords
 from bert_keras.resources import bert_base_uncased_vocab_file
-from bert_keras.tokenizer import BertTokenizer
 
 # ../shared beside the repo root (as in CI); BERT_REFERENCE_DIR overrides it (e.g. for a worktree elsewhere).
 REFERENCE = pathlib.Path(os.environ.get(
     "BERT_REFERENCE_DIR",
     pathlib.Path(__file__).resolve().parents[1] / ".." / "shared" / "reference" / "google-research-bert"))
 SEQ, PRED = 64, 10
-
-
-@pytest.fixture(scope="module")
-def tokenizer():
-    return BertTokenizer(bert_base_uncased_vocab_file(), lower_case=True)
-
-
-@pytest.fixture(scope="module")
-def corpus(test_data):
-    return sorted(str(p) for p in (test_data / "pretraining").glob("*_excerpt.txt"))
 
 
 def _stats(path, mask_id):
