@@ -213,7 +213,7 @@ def test_bad_settings_fail_before_any_work(tmp_path, vocab_file, test_data, monk
 
     with pytest.raises(ValueError, match=r"train_batch_size=30 .* not divisible by gradient_accumulation_steps=4"):
         validate_config(config(train_batch_size=30, gradient_accumulation_steps=4))
-    with pytest.raises(ValueError, match=r"train_batch_size=6 .* 4 x 2 replica"):
+    with pytest.raises(ValueError, match=r"train_batch_size=6 .*=4 x 2 replica"):
         validate_config(config(train_batch_size=6, gradient_accumulation_steps=4), replicas=2)
     with pytest.raises(ValueError, match="mixed_precision='float8'"):
         validate_config(config(mixed_precision="float8"))
