@@ -169,7 +169,7 @@ def test_accumulated_micro_batches_make_the_update_of_the_concatenated_batch(voc
         model_class, units = GlueClassifier, 3
 
     keras.utils.set_random_seed(0)
-    encoder, _ = load_pretrained(preset="tiny", vocab_file=vocab_file, **TINY)
+    encoder, _ = load_pretrained(preset="tiny", vocab_file=vocab_file, **{**TINY, "num_hidden_layers": 1})
     initial = [v.numpy() for v in encoder.weights]
 
     def train(accumulation, optimizer, steps=1, clip_norm=None):
@@ -201,8 +201,10 @@ def test_accumulated_micro_batches_make_the_update_of_the_concatenated_batch(voc
     accumulated, model = train(3, adamw(), steps=2, clip_norm=0.05)
     assert int(model.optimizer.iterations.numpy()) == int(reference.optimizer.iterations.numpy()) == 2
     for w, a in zip(whole, accumulated):
-        # Adam divides by sqrt(v) + 1e-6: rows with near-zero gradients amplify float rounding a little.
-        np.testing.assert_allclose(a, w, rtol=1e-4, atol=1e-6)
+        # Adam divides by sqrt(v) + 1e-6: entries whose clipped gradient is below eps move linearly in it, so
+        # float rounding of the summed gradient shows up to ~1e-6 there; a schedule or bias correction
+        # counting micro-batches would move weights by ~lr = 2.5e-4.
+        np.testing.assert_allclose(a, w, rtol=1e-3, atol=5e-6)
 
 
 def test_bad_settings_fail_before_any_work(tmp_path, vocab_file, test_data, monkeypatch):
