@@ -148,10 +148,13 @@ def _handle(variable):
     return (variable.value if isinstance(variable, keras.Variable) else variable).handle
 
 
+# Registered: a model saved after fine-tuning (which compiles with these) carries its optimizer's config.
+@keras.saving.register_keras_serializable(package="bert_keras")
 class _PreReducedAdamW(_PreReducedGradients, AdamW):
     pass
 
 
+@keras.saving.register_keras_serializable(package="bert_keras")
 class _PreReducedLamb(_PreReducedGradients, Lamb):
     pass
 

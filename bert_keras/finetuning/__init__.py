@@ -6,9 +6,13 @@ Written once, used by `tasks/glue`, `tasks/squad` and `tasks/conll`:
   preset, plus the `BertTokenizer` built from the checkpoint's vocab.
 * `inputs.trim_padding` — dynamic padding: batches are packed at `max_seq_length`, then cut to the longest
   sequence of the batch (rounded up), which on short GLUE sentences saves most of the compute.
-* `trainer.fit` — Keras `model.fit` with AdamW + warmup/linear decay (`create_optimizer`), progbar,
+* `trainer.fit` — Keras `model.fit` with AdamW or LAMB + warmup/linear decay (`create_optimizer`), progbar,
   TensorBoard, official-metric evaluation after each epoch, best-checkpoint on the task's main metric and
-  optional early stopping.  `trainer.run` is the whole train/eval/predict/export path the CLIs call.
+  optional early stopping.  `trainer.run` is the whole train/eval/predict/export path the CLIs call;
+  `trainer.training_scope(config)` sets up the distribution strategy and mixed-precision policy that the
+  encoder must be loaded in.
+* `train_step.GlobalBatchTrainStep` — the train step of every task model: the update of the whole global
+  batch across gradient-accumulation micro-batches and replicas, globally clipped.
 * `task_model.EncoderTaskModel` — base class of task heads: (de)serialises the wrapped encoder;
   `task_model.DenseHeadModel` — dropout + Dense over an encoder output (GLUE and CoNLL heads).
 * `metrics` — accuracy, F1, Matthews correlation, Pearson, Spearman over a whole eval set (numpy).
@@ -48,10 +52,10 @@ from bert_keras.finetuning.metrics import accuracy, f1_score, matthews_corrcoef,
 from bert_keras.finetuning.pretrained import load_pretrained
 from bert_keras.finetuning.task import FineTuningTask, predict_outputs
 from bert_keras.finetuning.task_model import DenseHeadModel, EncoderTaskModel
-from bert_keras.finetuning.trainer import EvaluationCallback, FineTuningConfig, fit, run
+from bert_keras.finetuning.trainer import EvaluationCallback, FineTuningConfig, fit, run, training_scope
 
 __all__ = [
     "DenseHeadModel", "EncoderTaskModel", "EvaluationCallback", "FineTuningConfig", "FineTuningTask", "accuracy",
     "f1_score", "fit", "load_pretrained", "matthews_corrcoef", "pearson", "predict_outputs", "run", "spearman",
-    "trim_padding",
+    "training_scope", "trim_padding",
 ]

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import abc
-from typing import Any
+import weakref
+from typing import Any, Callable
 
 import keras
 import numpy as np
@@ -82,7 +83,8 @@ def predict_outputs(model: keras.Model, dataset: tf.data.Dataset) -> Any:
     Unlike `model.predict`, tolerates dynamic padding: outputs of rank >= 2 (e.g. [batch, seq] logits)
     are right-padded with zeros to the longest batch before concatenation.
     """
-    batches = [keras.tree.map_structure(np.asarray, model.predict_on_batch(features)) for features in dataset]
+    predict = _predict_function(model)
+    batches = [keras.tree.map_structure(np.asarray, predict(features)) for features in dataset]
     if not batches:
         raise ValueError("predict_outputs: the dataset is empty")
 
@@ -93,3 +95,19 @@ def predict_outputs(model: keras.Model, dataset: tf.data.Dataset) -> Any:
         return np.concatenate(parts, axis=0)
 
     return keras.tree.map_structure(concat, *batches)
+
+
+_SINGLE_COPY_PREDICT: "weakref.WeakKeyDictionary[keras.Model, Callable]" = weakref.WeakKeyDictionary()
+
+
+def _predict_function(model: keras.Model) -> Callable:
+    """`model.predict_on_batch`, except under several replicas: there Keras runs the whole (undistributed)
+    batch on every replica and concatenates the copies, so a compiled call of the model in the cross-replica
+    context (mirrored variables read once) runs it once instead."""
+    if model.distribute_strategy.num_replicas_in_sync == 1:
+        return model.predict_on_batch
+    if model not in _SINGLE_COPY_PREDICT:
+        held = weakref.ref(model)  # the cached function must not keep its key alive
+        _SINGLE_COPY_PREDICT[model] = tf.function(lambda features: held()(features, training=False),
+                                                  reduce_retracing=True)
+    return _SINGLE_COPY_PREDICT[model]

@@ -12,11 +12,24 @@ from typing import Any
 import keras
 import tensorflow as tf
 
+from bert_keras.finetuning.train_step import GlobalBatchTrainStep
 from bert_keras.layers.dropout import Dropout
 
 
-class EncoderTaskModel(keras.Model):
+def _float32(tensor: Any) -> Any:
+    dtype = getattr(tensor, "dtype", None)
+    if dtype is not None and keras.backend.standardize_dtype(dtype) in ("bfloat16", "float16"):
+        return keras.ops.cast(tensor, "float32")
+    return tensor
+
+
+class EncoderTaskModel(GlobalBatchTrainStep, keras.Model):
     """A keras.Model whose first constructor argument is the `encoder` it fine-tunes.
+
+    Its outputs are float32 under any dtype policy: under mixed precision the encoder and head compute in
+    bfloat16/float16, but losses, official metrics and serving read float32 logits. Training uses
+    `GlobalBatchTrainStep` (accumulation and clipping of the global batch's gradient) once the trainer
+    configures it.
 
     A head that reads only the sequence output sets `uses_pooler = False`: the pooler then gets no gradient,
     so it is left out of the trainable weights (the optimizer neither builds slots for it nor warns that its
@@ -43,6 +56,9 @@ class EncoderTaskModel(keras.Model):
     @property
     def trainable_variables(self) -> list:
         return self._trained(super().trainable_variables)
+
+    def __call__(self, *args, **kwargs):
+        return keras.tree.map_structure(_float32, super().__call__(*args, **kwargs))
 
     def build(self, input_shape: Any = None) -> None:
         if not self.encoder.built:

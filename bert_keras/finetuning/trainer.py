@@ -1,22 +1,43 @@
-"""The fine-tuning loop: Keras `model.fit` plus per-epoch official evaluation and best-checkpoint keeping."""
+"""The fine-tuning loop: Keras `model.fit` plus per-epoch official evaluation and best-checkpoint keeping.
+
+Scaling out uses the same pieces as pre-training: `bert_keras.distribution.create_strategy` (one_device,
+mirrored, multi_worker_mirrored, tpu), a Keras mixed-precision policy (float16 with loss scaling) and
+`create_optimizer` (AdamW or LAMB). Variables must be created under the strategy and policy, so a run that
+uses them loads its encoder and calls `run`/`fit` inside `training_scope(config)`::
+
+    with training_scope(config):
+        encoder, tokenizer = load_pretrained(checkpoint)
+        run(MyTask(data_dir, tokenizer), encoder, config)
+
+`train_batch_size` is the global batch (all replicas, all accumulation micro-batches) and one training
+step is one optimizer update (`train_step.GlobalBatchTrainStep`), so the learning-rate schedule counts
+updates.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
 import os
+import shutil
+import tempfile
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import keras
+import tensorflow as tf
 
-from bert_keras.distribution import resolve_jit_compile
+from bert_keras.distribution import STRATEGIES, create_strategy, is_chief, resolve_jit_compile
 from bert_keras.finetuning.run_metadata import write_run_metadata
 from bert_keras.finetuning.task import FineTuningTask
+from bert_keras.finetuning.train_step import GlobalBatchTrainStep
 from bert_keras.optimization import create_optimizer
 
 BEST_WEIGHTS = "best.weights.h5"
+PRECISION_POLICIES = ("float32", "mixed_bfloat16", "mixed_float16")  # as bert_keras.pretrain's --mixed_precision
+OPTIMIZERS = ("adamw", "lamb")
 
 
 @dataclasses.dataclass
@@ -37,6 +58,72 @@ class FineTuningConfig:
     jit_compile: bool | str = "auto"  # "auto": XLA on GPUs/TPUs only (bert_keras.distribution.resolve_jit_compile)
     tensorboard_update_freq: int | str = 50  # batches between TensorBoard train scalars, or "epoch"
     verbose: int | str = "auto"  # Keras progbar verbosity
+    distribution_strategy: str = "one_device"  # bert_keras.distribution.STRATEGIES
+    tpu_name: str | None = None  # for distribution_strategy="tpu": name or grpc:// address ("" = local TPU VM)
+    mixed_precision: str = "float32"  # PRECISION_POLICIES; mixed_float16 trains with dynamic loss scaling
+    gradient_accumulation_steps: int = 1  # micro-batches per update; train_batch_size stays the global batch
+    optimizer: str = "adamw"  # OPTIMIZERS
+
+
+def validate_config(config: FineTuningConfig, replicas: int = 1) -> None:
+    """Raises ValueError naming the bad field, before any data is read or model built."""
+    def check(ok: bool, message: str) -> None:
+        if not ok:
+            raise ValueError(f"FineTuningConfig: {message}")
+
+    check(config.distribution_strategy in STRATEGIES, f"distribution_strategy={config.distribution_strategy!r}; "
+          f"choose from {list(STRATEGIES)}")
+    check(config.mixed_precision in PRECISION_POLICIES, f"mixed_precision={config.mixed_precision!r}; choose "
+          f"from {list(PRECISION_POLICIES)}")
+    check(not (config.mixed_precision == "mixed_float16" and config.distribution_strategy == "tpu"),
+          "TPUs train in mixed_bfloat16, not mixed_float16")
+    check(config.optimizer in OPTIMIZERS, f"optimizer={config.optimizer!r}; choose from {list(OPTIMIZERS)}")
+    for name in ("train_batch_size", "eval_batch_size", "num_train_epochs", "gradient_accumulation_steps",
+                 "steps_per_execution"):
+        check(getattr(config, name) >= 1, f"{name} must be >= 1, got {getattr(config, name)}")
+    check(config.learning_rate > 0, f"learning_rate must be positive, got {config.learning_rate}")
+    check(0 <= config.warmup_proportion <= 1, f"warmup_proportion must be in [0, 1], got {config.warmup_proportion}")
+    check(config.clip_norm is None or config.clip_norm > 0, f"clip_norm must be positive or None, got "
+          f"{config.clip_norm}")
+    parts = config.gradient_accumulation_steps * replicas
+    check(config.train_batch_size % parts == 0,
+          f"train_batch_size={config.train_batch_size} (the global batch) is not divisible by "
+          f"gradient_accumulation_steps={config.gradient_accumulation_steps} x {replicas} replica(s)")
+
+
+@contextlib.contextmanager
+def training_scope(config: FineTuningConfig) -> Iterator[tf.distribute.Strategy]:
+    """Validates `config`, creates its strategy and sets its dtype policy (restored on exit); yields the
+    strategy with its scope entered. Load the encoder and call `run`/`fit` inside."""
+    validate_config(config)
+    strategy = create_strategy(config.distribution_strategy, config.tpu_name)
+    validate_config(config, strategy.num_replicas_in_sync)
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy(config.mixed_precision)
+    try:
+        with strategy.scope():
+            yield strategy
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+
+
+def _current_strategy(config: FineTuningConfig, model: keras.Model) -> tf.distribute.Strategy:
+    """The strategy of the enclosing `training_scope`, after checking `model` was built inside it."""
+    if not tf.distribute.has_strategy():
+        if config.distribution_strategy != "one_device" or config.mixed_precision != "float32":
+            raise RuntimeError(f"FineTuningConfig(distribution_strategy={config.distribution_strategy!r}, "
+                               f"mixed_precision={config.mixed_precision!r}) needs the encoder loaded and "
+                               "fit/run called inside `with training_scope(config):`")
+        strategy = tf.distribute.get_strategy()
+    else:
+        strategy = tf.distribute.get_strategy()
+        first = next(iter(model.weights), None)
+        if first is not None and not strategy.extended.variable_created_in_scope(
+                first.value if isinstance(first, keras.Variable) else first):
+            raise RuntimeError("the model's weights were created outside this strategy's scope: load the "
+                               "encoder inside `with training_scope(config):` too")
+    validate_config(config, strategy.num_replicas_in_sync)
+    return strategy
 
 
 class EvaluationCallback(keras.callbacks.Callback):
@@ -87,17 +174,37 @@ class EvaluationCallback(keras.callbacks.Callback):
 
 def fit(task: FineTuningTask, model: keras.Model, config: FineTuningConfig,
         callbacks: list[keras.callbacks.Callback] | None = None) -> tuple[keras.Model, dict[str, Any]]:
-    """Compiles `model` with AdamW + warmup/linear decay, fits it on `task.train_dataset`, evaluating
+    """Compiles `model` with AdamW or LAMB + warmup/linear decay, fits it on `task.train_dataset`, evaluating
     after each epoch; restores the best epoch's weights and writes that epoch's evaluation files
     (`task.write_eval_outputs`) into `model_dir`. Returns (model, summary dict); `summary["best"]` are
-    the restored model's metrics."""
+    the restored model's metrics. Under a multi-worker strategy only the chief writes into `model_dir`
+    (the other workers use a temporary directory, removed afterwards)."""
+    if not isinstance(model, GlobalBatchTrainStep):
+        raise TypeError(f"fit needs a task model with GlobalBatchTrainStep (an EncoderTaskModel), got "
+                        f"{type(model).__name__}")
+    strategy = _current_strategy(config, model)
+    if is_chief(strategy):
+        return _fit(task, model, config, strategy, callbacks)
+    worker_dir = tempfile.mkdtemp(prefix="finetune_worker_")
+    try:
+        return _fit(task, model, dataclasses.replace(config, model_dir=worker_dir), strategy, callbacks)
+    finally:
+        shutil.rmtree(worker_dir, ignore_errors=True)
+
+
+def _fit(task: FineTuningTask, model: keras.Model, config: FineTuningConfig, strategy: tf.distribute.Strategy,
+         callbacks: list[keras.callbacks.Callback] | None) -> tuple[keras.Model, dict[str, Any]]:
     os.makedirs(config.model_dir, exist_ok=True)
     dataset, num_examples = task.train_dataset(config.train_batch_size, seed=config.seed)
     steps_per_epoch = max(1, math.ceil(num_examples / config.train_batch_size))
-    total_steps = steps_per_epoch * config.num_train_epochs
-    optimizer = create_optimizer(config.learning_rate, total_steps,
-                                 int(config.warmup_proportion * total_steps),
-                                 weight_decay=config.weight_decay, clip_norm=config.clip_norm)
+    total_steps = steps_per_epoch * config.num_train_epochs  # optimizer updates: one per global batch
+    # All-reduce and clipping happen in the train step, on the global gradient.
+    optimizer = create_optimizer(config.learning_rate, total_steps, int(config.warmup_proportion * total_steps),
+                                 optimizer=config.optimizer, weight_decay=config.weight_decay, clip_norm=None,
+                                 gradients_are_reduced=True)
+    if config.mixed_precision == "mixed_float16":
+        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+    model.configure_train_step(config.gradient_accumulation_steps, config.clip_norm)
     model.compile(optimizer=optimizer, loss=task.loss(), metrics=task.compile_metrics(),
                   steps_per_execution=config.steps_per_execution,
                   jit_compile=resolve_jit_compile(config.jit_compile))
@@ -107,7 +214,9 @@ def fit(task: FineTuningTask, model: keras.Model, config: FineTuningConfig,
     tensorboard = keras.callbacks.TensorBoard(os.path.join(config.model_dir, "tensorboard"),
                                               update_freq=config.tensorboard_update_freq)
     print(f"[{task.name}] fine-tuning on {num_examples} examples: {config.num_train_epochs} epochs x "
-          f"{steps_per_epoch} steps, batch {config.train_batch_size}, peak lr {config.learning_rate}", flush=True)
+          f"{steps_per_epoch} steps, batch {config.train_batch_size} ({strategy.num_replicas_in_sync} replica(s) x "
+          f"{config.gradient_accumulation_steps} micro-batch(es)), {config.optimizer}, peak lr "
+          f"{config.learning_rate}, {config.mixed_precision}", flush=True)
     start = time.time()
     history = model.fit(dataset, epochs=config.num_train_epochs, verbose=config.verbose,
                         shuffle=False,  # the task's dataset reshuffles itself every epoch
@@ -138,7 +247,10 @@ def run(task: FineTuningTask, encoder: keras.Model, config: FineTuningConfig, *,
     """The whole path a task CLI runs: build head, train (or reload `model_dir`'s best weights), evaluate
     (after training: the kept epoch's metrics and files, no second pass), write test predictions into
     `model_dir`, export (with `vocab.txt` + `run_metadata.json` beside it, what
-    `python -m bert_keras.export --model_dir` reads). Returns what it did (metrics, files)."""
+    `python -m bert_keras.export --model_dir` reads). Returns what it did (metrics, files). With a strategy
+    or mixed precision, call it (and load `encoder`) inside `training_scope(config)`; under multi-worker
+    training only the chief writes files and exports."""
+    chief = is_chief(_current_strategy(config, encoder))
     keras.utils.set_random_seed(config.seed)
     model = task.build_model(encoder)
     report: dict[str, Any] = {"model_dir": config.model_dir}
@@ -154,10 +266,14 @@ def run(task: FineTuningTask, encoder: keras.Model, config: FineTuningConfig, *,
             report["eval"] = report["fit"]["best"]  # the restored weights are the epoch these metrics scored
         else:
             report["eval"], outputs = task.evaluate_with_outputs(model)
-            task.write_eval_outputs(outputs, report["eval"], config.model_dir)
-        with open(os.path.join(config.model_dir, "eval_results.json"), "w", encoding="utf-8") as f:
-            json.dump(report["eval"], f, indent=1)
+            if chief:
+                task.write_eval_outputs(outputs, report["eval"], config.model_dir)
+        if chief:
+            with open(os.path.join(config.model_dir, "eval_results.json"), "w", encoding="utf-8") as f:
+                json.dump(report["eval"], f, indent=1)
         print(f"[{task.name}] eval: {report['eval']}", flush=True)
+    if not chief:
+        return report
     if do_predict:
         report["predictions"] = task.write_predictions(model, config.model_dir)
         print(f"[{task.name}] wrote {report['predictions']}", flush=True)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from absl import app, flags
 
 from bert_keras.finetuning.flags import config_from_flags, define_flags, pretrained_from_flags, run_from_flags
+from bert_keras.finetuning.trainer import training_scope
 
 define_flags(max_seq_length=128, learning_rate=5e-5, num_train_epochs=3, train_batch_size=32)
 flags.DEFINE_enum("data_format", "conll", ["conll", "tfds"], "CoNLL column files in --data_dir, or a "
@@ -27,10 +28,11 @@ def main(argv):
     from bert_keras.tasks.conll.task import ConllTask
 
     config = config_from_flags(FLAGS)
-    encoder, tokenizer = pretrained_from_flags(FLAGS)
-    task = ConllTask(FLAGS.data_dir, tokenizer, FLAGS.max_seq_length, window_context=FLAGS.window_context,
-                     eval_batch_size=FLAGS.eval_batch_size, data_format=FLAGS.data_format)
-    run_from_flags(task, encoder, config, FLAGS)
+    with training_scope(config):  # the encoder's variables live under the strategy and dtype policy
+        encoder, tokenizer = pretrained_from_flags(FLAGS)
+        task = ConllTask(FLAGS.data_dir, tokenizer, FLAGS.max_seq_length, window_context=FLAGS.window_context,
+                         eval_batch_size=FLAGS.eval_batch_size, data_format=FLAGS.data_format)
+        run_from_flags(task, encoder, config, FLAGS)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from __future__ import annotations
 from absl import app, flags
 
 from bert_keras.finetuning.flags import config_from_flags, define_flags, pretrained_from_flags, run_from_flags
+from bert_keras.finetuning.trainer import training_scope
 from bert_keras.tasks.glue.tasks import GLUE_TASKS
 
 define_flags(max_seq_length=128, learning_rate=2e-5, num_train_epochs=3, train_batch_size=32)
@@ -29,11 +30,12 @@ def main(argv):
     from bert_keras.tasks.glue.task import GlueTask
 
     config = config_from_flags(FLAGS)
-    encoder, tokenizer = pretrained_from_flags(FLAGS)
-    task = GlueTask(FLAGS.task, FLAGS.data_dir, tokenizer, FLAGS.max_seq_length,
-                    eval_batch_size=FLAGS.eval_batch_size, source=FLAGS.data_source,
-                    pad_to_multiple=FLAGS.pad_to_multiple, skip_malformed_rows=FLAGS.skip_malformed_rows)
-    run_from_flags(task, encoder, config, FLAGS)
+    with training_scope(config):  # the encoder's variables live under the strategy and dtype policy
+        encoder, tokenizer = pretrained_from_flags(FLAGS)
+        task = GlueTask(FLAGS.task, FLAGS.data_dir, tokenizer, FLAGS.max_seq_length,
+                        eval_batch_size=FLAGS.eval_batch_size, source=FLAGS.data_source,
+                        pad_to_multiple=FLAGS.pad_to_multiple, skip_malformed_rows=FLAGS.skip_malformed_rows)
+        run_from_flags(task, encoder, config, FLAGS)
 
 
 if __name__ == "__main__":

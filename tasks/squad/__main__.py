@@ -17,6 +17,7 @@ import os
 from absl import app, flags, logging
 
 from bert_keras.finetuning.flags import config_from_flags, define_flags, pretrained_from_flags, run_from_flags
+from bert_keras.finetuning.trainer import training_scope
 
 define_flags(max_seq_length=384, learning_rate=3e-5, num_train_epochs=2, train_batch_size=32)
 flags.DEFINE_enum("version", "1.1", ["1.1", "2.0"], "SQuAD version (2.0 adds unanswerable questions).")
@@ -71,10 +72,11 @@ def main(argv):
         if not FLAGS.predict_file:
             raise app.UsageError("--do_predict needs --predict_file")
         test = _read_split(FLAGS.predict_file, "", "", True)
-    encoder, tokenizer = pretrained_from_flags()
-    task = SquadTask(tokenizer, settings, train_examples=train, eval_examples=dev, predict_examples=test,
-                     output_dir=config.model_dir)
-    run_from_flags(task, encoder, config, FLAGS)
+    with training_scope(config):  # the encoder's variables live under the strategy and dtype policy
+        encoder, tokenizer = pretrained_from_flags()
+        task = SquadTask(tokenizer, settings, train_examples=train, eval_examples=dev, predict_examples=test,
+                         output_dir=config.model_dir)
+        run_from_flags(task, encoder, config, FLAGS)
 
 
 if __name__ == "__main__":
