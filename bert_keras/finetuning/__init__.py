@@ -1,6 +1,6 @@
-"""Fine-tuning mechanics shared by every task family (GLUE, SQuAD, CoNLL).
+"""Fine-tuning mechanics shared by every task family (`bert_keras.tasks`: GLUE, SQuAD, CoNLL, your own files).
 
-Written once, used by `tasks/glue`, `tasks/squad` and `tasks/conll`:
+Written once, used by every family:
 
 * `pretrained.load_pretrained` — encoder from `--init_checkpoint` (any format `load_encoder` reads) or a
   preset, plus the `BertTokenizer` built from the checkpoint's vocab.
@@ -18,30 +18,23 @@ Written once, used by `tasks/glue`, `tasks/squad` and `tasks/conll`:
 * `metrics` — accuracy, F1, Matthews correlation, Pearson, Spearman over a whole eval set (numpy).
 * `flags.define_flags` / `flags.config_from_flags` — the absl flags every task CLI shares.
 
-How a task family plugs in: subclass `FineTuningTask` (see `task.py`), e.g. for SQuAD::
+How a task family plugs in: a `FineTuningTask` subclass in its own folder under `tasks/` (see `task.py`;
+`bert_keras.tasks.glue.task.GlueTask` is a complete one)::
 
-    class SquadTask(FineTuningTask):
-        main_metric = "f1"
-        def __init__(self, data_dir, tokenizer, max_seq_length): ...
-        def train_dataset(self, batch_size, seed):       # -> (tf.data of (features, labels[, weights]), n)
-            ...                                           #    features: input_word_ids/input_mask/...
-        def build_model(self, encoder):                   # -> keras.Model over the encoder
-            return SquadModel(encoder)
-        def loss(self):                                   # anything model.compile(loss=...) accepts
-            return {"start_logits": ce, "end_logits": ce}
-        def evaluate(self, model, split="dev"):          # official metrics over the WHOLE split
-            logits = predict_outputs(model, dev_ds)      #   (custom post-processing lives here)
-            return {"exact_match": ..., "f1": ...}
-        def evaluate_with_outputs(self, model):          # optional: (metrics, answers) on the dev split;
-            ...                                           #   the trainer keeps the best epoch's answers
-        def write_eval_outputs(self, answers, metrics, output_dir):  # optional: dev files, written once
-            ...                                           #   from those answers (no second dev pass)
-        def write_predictions(self, model, output_dir):  # -> list of files written
-            ...
+    class MyTask(FineTuningTask):
+        name, main_metric, model_class = "mine", "accuracy", MyModel
+        def train_dataset(self, batch_size, seed):   # -> (tf.data of (features, labels[, weights]), n)
+        def build_model(self, encoder):               # -> a built MyModel over the encoder
+        def loss(self):                               # anything model.compile(loss=...) accepts
+        def evaluate(self, model, split=None):        # official metrics over the WHOLE split
+        def export_metadata(self):                    # what serving needs, saved as run_metadata.json
+        @classmethod
+        def serving_module(cls, model, tokenizer, metadata, seq_length=None):  # the SavedModel's signatures
 
-    encoder, tokenizer = load_pretrained(init_checkpoint=path)
-    task = SquadTask(data_dir, tokenizer, 384)
-    model, results = fit(task, task.build_model(encoder), FineTuningConfig(model_dir="/tmp/squad"))
+    config = FineTuningConfig(model_dir="/tmp/mine")
+    with training_scope(config):                      # strategy and dtype policy, as the config says
+        encoder, tokenizer = load_pretrained(init_checkpoint=path)
+        report = run(MyTask(...), encoder, config, export_dir="/tmp/mine/export")
 
 Token classification (CoNLL) yields `(features, labels, sample_weight)` with weight 0 on ignored
 sub-tokens and padding; `trim_padding` cuts every [batch, seq] tensor it is given, labels included.

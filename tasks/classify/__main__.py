@@ -17,6 +17,7 @@ import os
 from absl import app, flags
 
 from bert_keras.finetuning.flags import config_from_flags, define_flags, pretrained_from_flags, run_from_flags
+from bert_keras.finetuning.trainer import training_scope
 from bert_keras.tasks.classify.data import PROBLEM_TYPES, Columns, DataError, load_files, parse_labels
 
 define_flags(max_seq_length=128, learning_rate=2e-5, num_train_epochs=3, train_batch_size=32)
@@ -93,13 +94,14 @@ def main(argv):
     data = data_from_flags()
     class_weights = FLAGS.class_weights if FLAGS.do_train else None  # only the training loss uses them
     ClassifyTask.check_options(data, class_weights, FLAGS.main_metric, FLAGS.multi_label_threshold)
-    encoder, tokenizer = pretrained_from_flags(FLAGS)
-    task = ClassifyTask(data, tokenizer, FLAGS.max_seq_length, eval_batch_size=FLAGS.eval_batch_size,
-                        pad_to_multiple=FLAGS.pad_to_multiple, class_weights=class_weights,
-                        main_metric=FLAGS.main_metric, threshold=FLAGS.multi_label_threshold)
-    if FLAGS.do_train:
-        task.write_summary(FLAGS.model_dir)
-    run_from_flags(task, encoder, config, FLAGS)
+    with training_scope(config):  # the encoder's variables live under the strategy and dtype policy
+        encoder, tokenizer = pretrained_from_flags(FLAGS)
+        task = ClassifyTask(data, tokenizer, FLAGS.max_seq_length, eval_batch_size=FLAGS.eval_batch_size,
+                            pad_to_multiple=FLAGS.pad_to_multiple, class_weights=class_weights,
+                            main_metric=FLAGS.main_metric, threshold=FLAGS.multi_label_threshold)
+        if FLAGS.do_train:
+            task.write_summary(FLAGS.model_dir)
+        run_from_flags(task, encoder, config, FLAGS)
 
 
 if __name__ == "__main__":
