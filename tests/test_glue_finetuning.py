@@ -28,8 +28,8 @@ def tiny(vocab_file):
 
 
 def _config(model_dir, **kw):
-    return FineTuningConfig(model_dir=str(model_dir), learning_rate=1e-3, train_batch_size=16,
-                            tensorboard_update_freq="epoch", verbose=0, **{"num_train_epochs": 2, **kw})
+    return FineTuningConfig(model_dir=str(model_dir), learning_rate=1e-3, train_batch_size=16, verbose=0,
+                            **{"num_train_epochs": 2, "tensorboard_update_freq": "epoch", **kw})
 
 
 class _ScriptedMainMetric(GlueTask):
@@ -58,7 +58,8 @@ def test_fit_keeps_best_epoch_stops_early_and_writes_submission(tmp_path, test_d
     # pad_to_multiple=max_seq_length: one input shape, so Keras traces each function once (test speed).
     task = _ScriptedMainMetric("mrpc", str(test_data / "glue"), tokenizer, max_seq_length=64, eval_batch_size=32,
                                pad_to_multiple=64)
-    config = _config(tmp_path, num_train_epochs=5, early_stopping_patience=2)
+    # The default TensorBoard batch interval (50) is longer than these epochs: epoch scalars must still come.
+    config = _config(tmp_path, num_train_epochs=5, early_stopping_patience=2, tensorboard_update_freq=50)
     model, summary = fit(task, task.build_model(encoder), config)
 
     # Epochs 3 and 4 bring no gain over epoch 2: patience 2 stops training there; epoch 5 never runs.
@@ -76,8 +77,18 @@ def test_fit_keeps_best_epoch_stops_early_and_writes_submission(tmp_path, test_d
     dev, predicted = task.examples("dev"), logits.argmax(-1)
     assert summary["best"]["f1"] == pytest.approx(sklearn.metrics.f1_score(dev.labels, predicted))
     assert summary["best"]["accuracy"] == pytest.approx(sklearn.metrics.accuracy_score(dev.labels, predicted))
-    events = [f for root, _, files in os.walk(tmp_path / "tensorboard") for f in files if "tfevents" in f]
-    assert events
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    def scalars(kind):
+        events = EventAccumulator(str(tmp_path / "tensorboard" / kind), size_guidance={"tensors": 0})
+        events.Reload()
+        return {tag: [float(tf.make_ndarray(e.tensor_proto)) for e in events.Tensors(tag)]
+                for tag in events.Tags()["tensors"]}
+
+    train, validation = scalars("train"), scalars("validation")
+    np.testing.assert_allclose(train["epoch_loss"], history["loss"], rtol=1e-6)
+    np.testing.assert_allclose(validation["epoch_f1"], history["val_f1"], rtol=1e-6)  # the dev metrics
+    assert validation["epoch_score"] == pytest.approx(list(task.SCRIPT[:4]))
     with pytest.raises(ValueError, match="patience must be >= 1"):
         EvaluationCallback(task, str(tmp_path), patience=0)
 

@@ -126,6 +126,18 @@ def _current_strategy(config: FineTuningConfig, model: keras.Model) -> tf.distri
     return strategy
 
 
+class EpochScalarsTensorBoard(keras.callbacks.TensorBoard):
+    """Keras' TensorBoard callback, except that the epoch scalars (train loss, and the dev metrics that
+    `EvaluationCallback` adds to the logs) are written whatever `update_freq` is: Keras records them only
+    when an epoch happens to end on a multiple of `update_freq` batches."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        import tensorflow as tf
+
+        with tf.summary.record_if(True):
+            super().on_epoch_end(epoch, logs)
+
+
 class EvaluationCallback(keras.callbacks.Callback):
     """After each epoch: the task's official metrics on its eval split, added to the epoch logs as `val_*`
     (so TensorBoard and History record them), best weights saved on `main_metric` (and the outputs behind
@@ -211,8 +223,8 @@ def _fit(task: FineTuningTask, model: keras.Model, config: FineTuningConfig, str
     # Slots now, not inside the first traced train step: creating variables there makes TF trace it twice.
     optimizer.build(model.trainable_variables)
     evaluation = EvaluationCallback(task, config.model_dir, config.early_stopping_patience)
-    tensorboard = keras.callbacks.TensorBoard(os.path.join(config.model_dir, "tensorboard"),
-                                              update_freq=config.tensorboard_update_freq)
+    tensorboard = EpochScalarsTensorBoard(os.path.join(config.model_dir, "tensorboard"),
+                                          update_freq=config.tensorboard_update_freq)
     print(f"[{task.name}] fine-tuning on {num_examples} examples: {config.num_train_epochs} epochs x "
           f"{steps_per_epoch} steps, batch {config.train_batch_size} ({strategy.num_replicas_in_sync} replica(s) x "
           f"{config.gradient_accumulation_steps} micro-batch(es)), {config.optimizer}, peak lr "
