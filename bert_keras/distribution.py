@@ -1,4 +1,5 @@
-"""Builds the `tf.distribute` strategy a training run asked for, with errors that say what is missing."""
+"""Builds the `tf.distribute` strategy a training run asked for, with errors that say what is missing; the
+device settings that pre-training and fine-tuning share (strategies, precision policies, XLA default)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import os
 import tensorflow as tf
 
 STRATEGIES = ("one_device", "mirrored", "multi_worker_mirrored", "tpu")
+PRECISION_POLICIES = ("float32", "mixed_bfloat16", "mixed_float16")  # Keras dtype policies training accepts
 
 
 def _tf_config_error() -> str | None:

@@ -159,6 +159,9 @@ class _PreReducedLamb(_PreReducedGradients, Lamb):
     pass
 
 
+OPTIMIZERS = ("adamw", "lamb")  # what `create_optimizer(optimizer=...)` builds
+
+
 def create_optimizer(learning_rate: float, num_train_steps: int, num_warmup_steps: int = 0, *,
                      optimizer: str = "adamw", weight_decay: float = 0.01, beta_1: float = 0.9,
                      beta_2: float = 0.999, epsilon: float = 1e-6, clip_norm: float | None = 1.0,
@@ -180,7 +183,7 @@ def create_optimizer(learning_rate: float, num_train_steps: int, num_warmup_step
     elif optimizer == "lamb":
         opt = (_PreReducedLamb if gradients_are_reduced else Lamb)(**common)
     else:
-        raise ValueError(f"unknown optimizer {optimizer!r}; use 'adamw' or 'lamb'")
+        raise ValueError(f"unknown optimizer {optimizer!r}; use one of {OPTIMIZERS}")
     # Also without decay: LAMB uses the same exclusions for its layer-wise trust ratio.
     opt.exclude_from_weight_decay(var_names=list(NO_DECAY_PATTERNS))
     return opt

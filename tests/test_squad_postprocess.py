@@ -3,14 +3,28 @@
 import numpy as np
 import pytest
 
+from bert_keras.tasks.squad import windows
 from bert_keras.tasks.squad.data import Answer, SquadExample
-from bert_keras.tasks.squad.features import NOT_CONTEXT, SquadFeatures, doc_windows, max_context_window
+from bert_keras.tasks.squad.features import NOT_CONTEXT, SquadFeatures
 from bert_keras.tasks.squad.postprocess import best_null_threshold, nbest_probabilities, postprocess, predictions
 
 WORDS = "zero one two three four five six seven eight nine".split()
 CONTEXT = "  ".join(WORDS)  # double spaces: slicing must return the original text, spaces included
 OFFSET = 3  # [CLS] query [SEP]
 SEQ = 11
+
+
+def max_context_window(spans, position):
+    """google-research/bert's `_check_is_max_context`, restated as the reference: the window where `position`
+    has the most context on its shorter side (+ 0.01 x window length), the earliest on ties."""
+    best_score, best = None, -1
+    for index, (start, length) in enumerate(spans):
+        end = start + length - 1
+        if start <= position <= end:
+            score = min(position - start, end - position) + 0.01 * length
+            if best_score is None or score > best_score:
+                best_score, best = score, index
+    return best
 
 
 def _features(spans=((0, 6), (3, 7))):
@@ -151,9 +165,22 @@ def test_best_null_threshold_reaches_best_f1(signal):
         assert ev.evaluate_v2(dataset, predictions(answers, threshold))["f1"] <= best["best_f1"] + 1e-9
 
 
-def test_doc_windows_and_max_context_rules():
-    assert doc_windows(10, 4, 3) == [(0, 4), (3, 4), (6, 4)]
-    assert doc_windows(10, 4, 2) == [(0, 4), (2, 4), (4, 4), (6, 4)]
-    assert doc_windows(3, 8, 2) == [(0, 3)]
-    spans = [(0, 4), (2, 4)]
-    assert max_context_window(spans, 2) == 0 and max_context_window(spans, 3) == 1
+def _windows(doc_len, capacity, stride):
+    layout = windows.layout(np.array([doc_len]), np.array([0]), capacity + 3, stride)  # no question tokens
+    return layout, list(zip(layout.start.numpy().tolist(), layout.length.numpy().tolist()))
+
+
+@pytest.mark.parametrize("doc_len,capacity,stride,expected", [
+    (10, 4, 3, [(0, 4), (3, 4), (6, 4)]), (10, 4, 2, [(0, 4), (2, 4), (4, 4), (6, 4)]), (3, 8, 2, [(0, 3)]),
+    (0, 8, 2, [(0, 0)]), (9, 4, 4, [(0, 4), (4, 4), (8, 1)]), (23, 7, 3, [(0, 7), (3, 7), (6, 7), (9, 7), (12, 7),
+                                                                        (15, 7), (18, 5)])])
+def test_window_layout_and_max_context_follow_the_original_rules(doc_len, capacity, stride, expected):
+    """windows.py (shared by the training features and the serving graph) against the original's rules."""
+    layout, spans = _windows(doc_len, capacity, stride)
+    assert spans == expected
+    seq = capacity + 3
+    owner = windows.max_context(layout, seq, stride).numpy() & windows.in_context(layout, seq).numpy()
+    for w, (start, length) in enumerate(spans):
+        # Sequence position 2 + j holds document token start + j ([CLS] and [SEP] come first).
+        assert owner[w, 2:2 + length].tolist() == [max_context_window(spans, start + j) == w for j in range(length)]
+        assert not owner[w, :2].any() and not owner[w, 2 + length:].any()

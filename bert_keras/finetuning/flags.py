@@ -15,10 +15,11 @@ from typing import TYPE_CHECKING, Any
 
 from absl import flags
 
-from bert_keras.distribution import STRATEGIES
+from bert_keras.distribution import PRECISION_POLICIES, STRATEGIES
 from bert_keras.finetuning.pretrained import load_pretrained
 from bert_keras.finetuning.task import FineTuningTask
-from bert_keras.finetuning.trainer import OPTIMIZERS, PRECISION_POLICIES, FineTuningConfig, run, validate_config
+from bert_keras.finetuning.trainer import FineTuningConfig, run, validate_config
+from bert_keras.optimization import OPTIMIZERS
 
 if TYPE_CHECKING:
     import keras

@@ -29,15 +29,13 @@ from typing import Any, Callable, Iterator
 import keras
 import tensorflow as tf
 
-from bert_keras.distribution import STRATEGIES, create_strategy, is_chief, resolve_jit_compile
+from bert_keras.distribution import PRECISION_POLICIES, STRATEGIES, create_strategy, is_chief, resolve_jit_compile
 from bert_keras.finetuning.run_metadata import write_run_metadata
 from bert_keras.finetuning.task import FineTuningTask
 from bert_keras.finetuning.train_step import GlobalBatchTrainStep
-from bert_keras.optimization import create_optimizer
+from bert_keras.optimization import OPTIMIZERS, create_optimizer
 
 BEST_WEIGHTS = "best.weights.h5"
-PRECISION_POLICIES = ("float32", "mixed_bfloat16", "mixed_float16")  # as bert_keras.pretrain's --mixed_precision
-OPTIMIZERS = ("adamw", "lamb")
 
 
 @dataclasses.dataclass

@@ -11,10 +11,8 @@ from __future__ import annotations
 import dataclasses
 import os
 
-from bert_keras.distribution import STRATEGIES
-
-PRECISION_POLICIES = ("float32", "mixed_bfloat16", "mixed_float16")
-OPTIMIZERS = ("adamw", "lamb")
+from bert_keras.distribution import PRECISION_POLICIES, STRATEGIES
+from bert_keras.optimization import OPTIMIZERS
 
 
 class ConfigError(ValueError):

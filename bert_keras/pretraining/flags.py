@@ -14,8 +14,9 @@ from typing import Any
 
 from absl import flags
 
-from bert_keras.distribution import STRATEGIES
-from bert_keras.pretraining.config import OPTIMIZERS, PRECISION_POLICIES, PretrainingConfig
+from bert_keras.distribution import PRECISION_POLICIES, STRATEGIES
+from bert_keras.optimization import OPTIMIZERS
+from bert_keras.pretraining.config import PretrainingConfig
 
 # The repository root (where configs/ lives) in a source checkout.
 PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

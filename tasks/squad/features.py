@@ -12,7 +12,9 @@ import dataclasses
 from typing import Sequence
 
 import numpy as np
+import tensorflow as tf
 
+from bert_keras.tasks.squad import windows
 from bert_keras.tasks.squad.data import SquadExample
 
 NOT_CONTEXT = -1  # char offset stored for [CLS], question, [SEP] and padding positions
@@ -104,28 +106,16 @@ def answer_recovery(example: SquadExample, answer, features: SquadFeatures, rows
     return "inside_wordpiece" if inside else "missing"
 
 
-def doc_windows(num_tokens: int, max_tokens: int, doc_stride: int) -> list[tuple[int, int]]:
-    """(start, length) of each window, the original BERT stride rule (the last window ends at the end)."""
-    spans, start = [], 0
-    while start < num_tokens:
-        length = min(num_tokens - start, max_tokens)
-        spans.append((start, length))
-        if start + length == num_tokens:
-            break
-        start += min(length, doc_stride)
-    return spans or [(0, 0)]
-
-
-def max_context_window(spans: list[tuple[int, int]], position: int) -> int:
-    """Index of the window where `position` has the most context on its shorter side (original tie-break)."""
-    best_score, best = None, -1
-    for index, (start, length) in enumerate(spans):
-        end = start + length - 1
-        if start <= position <= end:
-            score = min(position - start, end - position) + 0.01 * length
-            if best_score is None or score > best_score:
-                best_score, best = score, index
-    return best
+def _window_rows(layout: windows.Windows, seq_length: int, doc_stride: int, chunk: int = 1024) -> np.ndarray:
+    """bool [windows, seq_length]: context tokens that have their maximum context in their window
+    (`windows.max_context`, the serving graph's rule), in chunks of windows to bound memory."""
+    total = int(tf.size(layout.example))
+    parts = [np.zeros((0, seq_length), bool)]
+    for i in range(0, total, chunk):
+        part = windows.Windows(*(getattr(layout, f.name)[i:i + chunk] for f in dataclasses.fields(layout)))
+        parts.append((windows.max_context(part, seq_length, doc_stride)
+                      & windows.in_context(part, seq_length)).numpy())
+    return np.concatenate(parts)
 
 
 def convert_examples_to_features(examples: Sequence[SquadExample], tokenizer, *, max_seq_length: int = 384,
@@ -133,13 +123,17 @@ def convert_examples_to_features(examples: Sequence[SquadExample], tokenizer, *,
                                  is_training: bool = False) -> SquadFeatures:
     """Windows every example. With `is_training`, examples lacking a usable answer (all answers failed the
     context check) are left out, and windows not containing the answer point at [CLS] (position 0)."""
-    if max_seq_length < max_query_length + 4:
-        raise ValueError(f"max_seq_length {max_seq_length} leaves no room for context after a "
-                         f"{max_query_length}-token question")
+    windows.check_window_settings(max_seq_length, max_query_length, doc_stride)
     cls_id, sep_id, pad_id = int(tokenizer.cls_id), int(tokenizer.sep_id), int(tokenizer.pad_id)
     unique_contexts = list(dict.fromkeys(e.context for e in examples))
     context_tokens = dict(zip(unique_contexts, tokenize_contexts(tokenizer, unique_contexts)))
     question_ids = tokenize_questions(tokenizer, [e.question for e in examples], max_query_length)
+    # Every example's windows and max-context tokens at once, by the rules the serving graph uses.
+    layout = windows.layout(tf.constant([len(context_tokens[e.context][0]) for e in examples], tf.int64),
+                            tf.constant([len(q) for q in question_ids], tf.int64), max_seq_length, doc_stride)
+    window_starts, window_lengths = layout.start.numpy(), layout.length.numpy()
+    first_window = np.searchsorted(layout.example.numpy(), np.arange(len(examples) + 1))
+    max_context_rows = _window_rows(layout, max_seq_length, doc_stride)
 
     rows: dict[str, list] = {k: [] for k in ("ids", "len", "types", "start", "end", "example", "cs", "ce",
                                                 "maxctx")}
@@ -153,23 +147,19 @@ def convert_examples_to_features(examples: Sequence[SquadExample], tokenizer, *,
             answer_span = answer_token_span(answer.start, answer.end, starts, ends)
             if answer_span is None:
                 continue  # answer lies only in whitespace the tokenizer dropped
-        max_tokens = max_seq_length - len(query) - 3
-        spans = doc_windows(len(ids), max_tokens, doc_stride)
         offset = len(query) + 2  # [CLS] question [SEP]
-        for window, (start, length) in enumerate(spans):
+        for row in range(first_window[index], first_window[index + 1]):
+            start, length = int(window_starts[row]), int(window_lengths[row])
             seq = np.full(max_seq_length, pad_id, np.int32)
             types = np.zeros(max_seq_length, np.int32)
             char_start = np.full(max_seq_length, NOT_CONTEXT, np.int32)
             char_end = np.full(max_seq_length, NOT_CONTEXT, np.int32)
-            is_max = np.zeros(max_seq_length, bool)
             seq[0], seq[1:offset - 1], seq[offset - 1] = cls_id, query, sep_id
             seq[offset:offset + length] = ids[start:start + length]
             seq[offset + length] = sep_id
             types[offset:offset + length + 1] = 1
             char_start[offset:offset + length] = starts[start:start + length]
             char_end[offset:offset + length] = ends[start:start + length]
-            for j in range(length):
-                is_max[offset + j] = max_context_window(spans, start + j) == window
             start_position = end_position = 0
             if answer_span is not None and start <= answer_span[0] and answer_span[1] < start + length:
                 start_position = answer_span[0] - start + offset
@@ -182,7 +172,7 @@ def convert_examples_to_features(examples: Sequence[SquadExample], tokenizer, *,
             rows["example"].append(index)
             rows["cs"].append(char_start)
             rows["ce"].append(char_end)
-            rows["maxctx"].append(is_max)
+            rows["maxctx"].append(max_context_rows[row])
     if not rows["ids"]:
         raise ValueError("no SQuAD features were produced (no examples, or none with a usable answer)")
     input_mask = (np.arange(max_seq_length)[None, :] < np.asarray(rows["len"])[:, None]).astype(np.int32)
