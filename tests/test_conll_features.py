@@ -92,12 +92,11 @@ def test_windows_give_every_word_exactly_one_prediction(excerpt, max_seq_length,
 
 def test_windows_overlap_and_owner_has_most_context():
     counts = [2, 1, 3, 1, 1, 2, 1, 1]  # pieces per word
-    spans = features.window_spans(counts, max_pieces=6, context=3)
+    [(spans, owner)] = features.spans_and_owners([counts], max_pieces=6, context=3)
     assert spans[0] == (0, 3) and spans[-1][1] == len(counts)
     for (a_start, a_end), (b_start, b_end) in zip(spans, spans[1:]):
         assert b_start < a_end  # overlap: the next window repeats context from the previous one
         assert sum(counts[b_start:a_end]) <= 3
-    owner = features.owners(spans, len(counts))
     for w, k in enumerate(owner):
         start, end = spans[k]
         best = min(w - start, end - 1 - w)

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 import numpy as np
 import tensorflow as tf
 
+from bert_keras.tasks.conll import windows
 from bert_keras.tasks.conll.data import Sentence
 
 IGNORE = -1  # label id of positions that are not a word's first piece (or not owned by the window)
@@ -61,47 +62,35 @@ def word_pieces(sentences: Sequence[Sentence], tokenizer, batch_size: int = 2048
     return out
 
 
-def window_spans(piece_counts: Sequence[int], max_pieces: int, context: int) -> list[tuple[int, int]]:
-    """[start, end) word spans covering all words, each with <= `max_pieces` pieces (a single word longer
-    than that is truncated to its first `max_pieces` pieces); consecutive spans overlap by up to `context`
-    pieces so the words near a cut see context in the neighbouring window."""
+def spans_and_owners(piece_counts: Sequence[Sequence[int]], max_pieces: int,
+                     context: int) -> list[tuple[list[tuple[int, int]], list[int]]]:
+    """For each sentence (its pieces per word): its windows' [start, end) word spans and, for each word, the
+    index of the window that owns it, by the rules of `windows.py` (the serving graph's), for all at once."""
     if max_pieces < 1:
         raise ValueError(f"max_seq_length leaves no room for word pieces (max_pieces={max_pieces})")
-    spans, start, n = [], 0, len(piece_counts)
-    while True:
-        end, used = start, 0
-        while end < n and used + min(piece_counts[end], max_pieces) <= max_pieces:
-            used += min(piece_counts[end], max_pieces)
-            end += 1
-        spans.append((start, end))
-        if end == n:
-            return spans
-        next_start, overlap = end, 0
-        while next_start - 1 > start and overlap + piece_counts[next_start - 1] <= context:
-            next_start -= 1
-            overlap += piece_counts[next_start]
-        start = next_start
+    lengths = np.array([len(c) for c in piece_counts], np.int64)
+    row_splits = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    counts = np.array([n for c in piece_counts for n in c], np.int64)
+    start, end, row = windows.window_spans(tf.constant(counts), tf.constant(row_splits), max_pieces, context)
+    owner = windows.owners(start, end, int(counts.size)).numpy()
+    start, end, row = start.numpy(), end.numpy(), row.numpy()
+    order = np.argsort(row, kind="stable")  # row by row, each row's windows in order
+    first = np.searchsorted(row[order], np.arange(len(piece_counts) + 1))
+    local = np.empty_like(order)
+    out = []
+    for i in range(len(piece_counts)):
+        mine = order[first[i]:first[i + 1]]
+        local[mine] = np.arange(len(mine))
+        base = row_splits[i]
+        spans = [(int(start[k] - base), int(end[k] - base)) for k in mine]
+        out.append((spans, [int(local[k]) for k in owner[base:row_splits[i + 1]]]))
+    return out
 
 
-def owners(spans: Sequence[tuple[int, int]], num_words: int) -> list[int]:
-    """For each word, the span where min(words left, words right) is largest (ties: the earlier span)."""
-    best = [-1] * num_words
-    best_score = [-1] * num_words
-    for k, (start, end) in enumerate(spans):
-        for w in range(start, end):
-            score = min(w - start, end - 1 - w)
-            if score > best_score[w]:
-                best[w], best_score[w] = k, score
-    return best
-
-
-def sentence_windows(sentence_index: int, pieces: list[list[int]], label_ids: Sequence[int] | None, *,
-                     max_seq_length: int, context: int, cls_id: int, sep_id: int) -> list[Window]:
-    """The windows of one sentence (see the module docstring). `label_ids` None: inference only."""
-    max_pieces = max_seq_length - 2
-    spans = window_spans([len(p) for p in pieces], max_pieces, context)
-    owner = owners(spans, len(pieces))
-    windows = []
+def _sentence_windows(sentence_index: int, pieces: list[list[int]], label_ids: Sequence[int] | None,
+                      spans: list[tuple[int, int]], owner: list[int], max_pieces: int, cls_id: int,
+                      sep_id: int) -> list[Window]:
+    windows_ = []
     for k, (start, end) in enumerate(spans):
         ids, labels, word_index = [cls_id], [IGNORE], [-1]
         for w in range(start, end):
@@ -111,24 +100,35 @@ def sentence_windows(sentence_index: int, pieces: list[list[int]], label_ids: Se
             labels.extend([label_ids[w] if owned and label_ids is not None else IGNORE] + [IGNORE] * (len(word) - 1))
             word_index.extend([w if owned else -1] + [-1] * (len(word) - 1))
         ids.append(sep_id), labels.append(IGNORE), word_index.append(-1)
-        windows.append(Window(sentence_index, tuple(ids), tuple(labels), tuple(word_index)))
-    return windows
+        windows_.append(Window(sentence_index, tuple(ids), tuple(labels), tuple(word_index)))
+    return windows_
+
+
+def sentence_windows(sentence_index: int, pieces: list[list[int]], label_ids: Sequence[int] | None, *,
+                     max_seq_length: int, context: int, cls_id: int, sep_id: int) -> list[Window]:
+    """The windows of one sentence (see the module docstring). `label_ids` None: inference only."""
+    max_pieces = max_seq_length - 2
+    [(spans, owner)] = spans_and_owners([[len(p) for p in pieces]], max_pieces, context)
+    return _sentence_windows(sentence_index, pieces, label_ids, spans, owner, max_pieces, cls_id, sep_id)
 
 
 def build_windows(sentences: Sequence[Sentence], tokenizer, labels: Sequence[str], *, max_seq_length: int,
                   context: int = 32) -> list[Window]:
     """All windows of `sentences`, labelled with ids into `labels` (the IOB2 label list)."""
     label_id = {label: i for i, label in enumerate(labels)}
-    windows = []
-    for i, (sentence, pieces) in enumerate(zip(sentences, word_pieces(sentences, tokenizer), strict=True)):
+    all_pieces = word_pieces(sentences, tokenizer)
+    max_pieces = max_seq_length - 2
+    layouts = spans_and_owners([[len(p) for p in pieces] for pieces in all_pieces], max_pieces, context)
+    windows_ = []
+    for i, (sentence, pieces, (spans, owner)) in enumerate(zip(sentences, all_pieces, layouts, strict=True)):
         try:
             ids = [label_id[tag] for tag in sentence.tags]
         except KeyError as e:
             raise ValueError(f"{sentence.source or f'sentence {i}'}: tag {e.args[0]!r} is not in the label list "
                              f"{list(labels)}") from None
-        windows.extend(sentence_windows(i, pieces, ids, max_seq_length=max_seq_length, context=context,
-                                        cls_id=tokenizer.cls_id, sep_id=tokenizer.sep_id))
-    return windows
+        windows_.extend(_sentence_windows(i, pieces, ids, spans, owner, max_pieces, tokenizer.cls_id,
+                                          tokenizer.sep_id))
+    return windows_
 
 
 def to_dataset(windows: Sequence[Window], batch_size: int, *, with_labels: bool, shuffle_seed: int | None = None,

@@ -18,6 +18,7 @@ import tensorflow as tf
 from bert_keras.export.encoder import TEXT
 from bert_keras.export.serving import ServingModule, graph_function, save_versioned
 from bert_keras.export.text_ops import char_offsets, invalid_utf8, repair_utf8
+from bert_keras.tasks.conll import windows
 from bert_keras.tokenizer import BertTokenizer
 
 WORDS = tf.TensorSpec([None, None], tf.string, name="words")
@@ -78,55 +79,22 @@ class NerServing(ServingModule):
 
     def _word_logits(self, pieces: tf.RaggedTensor) -> tf.Tensor:
         """WordPiece ids [batch, (words), (pieces)] (every word has >= 1 piece) -> logits [all words, labels],
-        each word's from the first piece in the window that owns it (tasks/conll/features: windows of whole
-        words of at most seq_length - 2 pieces overlapping by up to `window_context` pieces; a word is owned
-        by the window where it has the most words on its shorter side, the earlier one on ties)."""
+        each word's from the first piece in the window that owns it (`windows.py`, the rules the training
+        features use: windows of whole words of at most seq_length - 2 pieces overlapping by up to
+        `window_context` pieces)."""
         max_pieces = self.seq_length - 2
-        batch = pieces.nrows()
         counts = pieces.values.row_lengths()
-        clipped = tf.minimum(counts, max_pieces)  # a word longer than a window keeps its first pieces
-        kept = tf.ragged.range(counts).flat_values < max_pieces
+        kept = tf.ragged.range(counts).flat_values < max_pieces  # a word longer than a window: its first pieces
         kept_ids = tf.boolean_mask(pieces.flat_values, kept)
-        zero = tf.zeros([1], tf.int64)
-        cum = tf.concat([zero, tf.cumsum(counts)], 0)  # pieces before word w (words of all rows in order)
-        cum_clipped = tf.concat([zero, tf.cumsum(clipped)], 0)
-        row_end = pieces.row_splits[1:]
-
-        def search(sorted_values, values, side):
-            return tf.searchsorted(sorted_values[tf.newaxis], values[tf.newaxis], side=side, out_type=tf.int64)[0]
-
-        def window_step(i, start, active, starts, ends):
-            # features.window_spans: fill the window with whole words, then start the next one so that it
-            # repeats the previous window's last words of at most `window_context` pieces (>= 1 word ahead).
-            end = tf.minimum(search(cum_clipped, tf.gather(cum_clipped, start) + max_pieces, "right") - 1, row_end)
-            following = tf.maximum(start + 1, search(cum, tf.gather(cum, end) - self.window_context, "left"))
-            starts = starts.write(i, tf.where(active, start, -1))
-            ends = ends.write(i, end)
-            done = end >= row_end
-            return i + 1, tf.where(done, start, following), active & ~done, starts, ends
-
-        array = lambda: tf.TensorArray(tf.int64, size=0, dynamic_size=True)  # noqa: E731
-        # At least one step, so that an empty batch still stacks to a [1, 0] array.
-        _, _, _, starts, ends = tf.while_loop(
-            lambda i, start, active, *_: (i == 0) | tf.reduce_any(active), window_step,
-            (tf.constant(0), pieces.row_splits[:-1], tf.ones([batch], tf.bool), array(), array()))
-        starts, ends = starts.stack(), ends.stack()  # [steps, batch]; row r's k-th window at step k
-        recorded = starts >= 0
-        window_start, window_end = tf.boolean_mask(starts, recorded), tf.boolean_mask(ends, recorded)
-        num_windows = tf.size(window_start, out_type=tf.int64)
+        cum_clipped = tf.concat([tf.zeros([1], tf.int64), tf.cumsum(tf.minimum(counts, max_pieces))], 0)
+        window_start, window_end, _ = windows.window_spans(counts, pieces.row_splits, max_pieces, self.window_context)
 
         window_pieces = tf.gather(kept_ids, tf.ragged.range(tf.gather(cum_clipped, window_start),
                                                             tf.gather(cum_clipped, window_end)))
         logits = self.run_model(self.packer([window_pieces]))
 
-        member = tf.ragged.range(window_start, window_end)  # [windows, (words)]
-        word, window = member.flat_values, member.value_rowids()
-        left = word - tf.gather(window_start, window)
-        right = tf.gather(window_end, window) - 1 - word
-        key = tf.minimum(left, right) * num_windows + (num_windows - 1 - window)  # earlier window wins ties
         num_words = tf.size(counts, out_type=tf.int64)
-        owned = key == tf.gather(tf.math.unsorted_segment_max(key, word, num_words), word)
-        owner = tf.math.unsorted_segment_max(tf.where(owned, window, -1), word, num_words)
+        owner = windows.owners(window_start, window_end, num_words)
         first = 1 + tf.gather(cum_clipped, tf.range(num_words)) - tf.gather(cum_clipped, tf.gather(window_start, owner))
         return tf.gather_nd(logits, tf.stack([owner, first], -1))  # after [CLS]
 
