@@ -134,3 +134,40 @@ def test_dataset_batches_are_dynamically_padded_with_word_weights(excerpt):
         total_weight += float(tf.reduce_sum(weight))
     assert total_weight == sum(len(s.words) for s in excerpt[:40])
     assert len(widths) > 1
+
+
+def _reference_spans(piece_counts, max_pieces, context):
+    """The window rule restated as a plain loop (the reference the TF rule in windows.py must equal)."""
+    spans, start, n = [], 0, len(piece_counts)
+    while True:
+        end, used = start, 0
+        while end < n and used + min(piece_counts[end], max_pieces) <= max_pieces:
+            used += min(piece_counts[end], max_pieces)
+            end += 1
+        spans.append((start, end))
+        if end == n:
+            return spans
+        next_start, overlap = end, 0
+        while next_start - 1 > start and overlap + piece_counts[next_start - 1] <= context:
+            next_start -= 1
+            overlap += piece_counts[next_start]
+        start = next_start
+
+
+def _reference_owners(spans, num_words):
+    best, best_score = [-1] * num_words, [-1] * num_words
+    for k, (start, end) in enumerate(spans):
+        for w in range(start, end):
+            if min(w - start, end - 1 - w) > best_score[w]:
+                best[w], best_score[w] = k, min(w - start, end - 1 - w)
+    return best
+
+
+def test_window_rules_equal_the_reference_loop_on_random_sentences():
+    rng = np.random.default_rng(7)
+    sentences = [rng.integers(1, 9, size=rng.integers(0, 60)).tolist() for _ in range(300)]
+    for max_pieces, context in ((6, 3), (16, 5), (10, 0)):
+        got = features.spans_and_owners(sentences, max_pieces, context)
+        for counts, (spans, owner) in zip(sentences, got):
+            assert spans == _reference_spans(counts, max_pieces, context), (counts, max_pieces, context)
+            assert owner == _reference_owners(spans, len(counts))
