@@ -72,8 +72,8 @@ def build_train_loop(model: keras.Model, optimizer: keras.optimizers.Optimizer, 
         return norm
 
     # On one replica clipping and the update are XLA-compiled even when the rest of the step is not: one
-    # fused pass per variable instead of TF's op-by-op AdamW (BERT-mini float32 step 674 -> 654 ms, in-process
-    # A/B, medians of 9). With several replicas `optimizer.apply` synchronises them (a merge_call), which must
+    # fused pass per variable instead of TF's op-by-op AdamW, which made the whole step faster (in-process A/B in
+    # bench/results/RESULTS.md, "Training kernels"). With several replicas `optimizer.apply` synchronises them (a merge_call), which must
     # not sit inside a nested tf.function, so it runs in the outer loop's graph.
     apply_fn = tf.function(apply, jit_compile=True) if replicas == 1 else apply
 
