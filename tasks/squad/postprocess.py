@@ -2,8 +2,9 @@
 
 For every question: the top `n_best_size` start and end positions of EVERY window are paired, spans that
 leave the context, end before they start, exceed `max_answer_length` tokens or start where that token has
-more context in another window are dropped, and the rest are ranked by start+end logit. The answer text is
-sliced from the original context with the tokens' character offsets, so it is exact.
+more context in another window are dropped (`windows.answer_candidates`, the serving graph's rule), and the
+rest are ranked by start+end logit. The answer text is sliced from the original context with the tokens'
+character offsets, so it is exact.
 
 SQuAD v2.0: the null score is the smallest [CLS] start+end logit over the question's windows; the question
 is answered "" when `null score - best span score > null_score_diff_threshold`. That difference is written
@@ -20,8 +21,10 @@ import os
 from typing import Sequence
 
 import numpy as np
+import tensorflow as tf
 
 from bert_keras.tasks.squad import evaluate as squad_evaluate
+from bert_keras.tasks.squad import windows
 from bert_keras.tasks.squad.data import SquadExample
 from bert_keras.tasks.squad.features import SquadFeatures
 
@@ -57,17 +60,21 @@ class QuestionAnswer:
         return self.best_span.text
 
 
-def _window_candidates(start_logits: np.ndarray, end_logits: np.ndarray, char_start: np.ndarray,
-                       char_end: np.ndarray, is_max_context: np.ndarray, n_best_size: int,
-                       max_answer_length: int) -> list[tuple[int, int]]:
-    """Valid (start, end) token positions among the window's top-n starts x top-n ends."""
-    starts = np.argsort(-start_logits, kind="stable")[:n_best_size]
-    ends = np.argsort(-end_logits, kind="stable")[:n_best_size]
-    s, e = np.meshgrid(starts, ends, indexing="ij")
-    s, e = s.ravel(), e.ravel()
-    valid = ((char_start[s] >= 0) & (char_start[e] >= 0) & is_max_context[s] & (e >= s)
-             & (e - s + 1 <= max_answer_length))
-    return list(zip(s[valid].tolist(), e[valid].tolist()))
+def _window_candidates(features: SquadFeatures, start_logits: np.ndarray, end_logits: np.ndarray,
+                       n_best_size: int, max_answer_length: int) -> list[list[tuple[int, int]]]:
+    """Per window, its valid (start, end) positions among the top-n starts x top-n ends, start rank first: the
+    serving graph's rule (`windows.answer_candidates`), for all windows at once."""
+    length = start_logits.shape[1]
+    in_context = features.token_char_start[:, :length] >= 0
+    may_start = in_context & features.token_is_max_context[:, :length]
+    candidates = windows.answer_candidates(tf.constant(start_logits), tf.constant(end_logits), tf.constant(may_start),
+                                           tf.constant(in_context), n_best_size, max_answer_length)
+    starts, ends, valid = candidates.start.numpy(), candidates.end.numpy(), candidates.valid.numpy()
+    out = []
+    for row in range(len(valid)):
+        i, j = np.nonzero(valid[row])  # row-major: start rank, then end rank
+        out.append(list(zip(starts[row, i].tolist(), ends[row, j].tolist())))
+    return out
 
 
 def postprocess(examples: Sequence[SquadExample], features: SquadFeatures, start_logits: np.ndarray,
@@ -84,6 +91,7 @@ def postprocess(examples: Sequence[SquadExample], features: SquadFeatures, start
     windows_of = collections.defaultdict(list)
     for row, example_index in enumerate(features.example_index):
         windows_of[int(example_index)].append(row)
+    candidates = _window_candidates(features, start_logits, end_logits, n_best_size, max_answer_length)
     results = {}
     for example_index, rows in windows_of.items():
         example = examples[example_index]
@@ -96,9 +104,7 @@ def postprocess(examples: Sequence[SquadExample], features: SquadFeatures, start
             char_end = features.token_char_end[row][:length]
             if starts[0] + ends[0] < null_score:
                 null_score, null_logits = float(starts[0] + ends[0]), (float(starts[0]), float(ends[0]))
-            for s, e in _window_candidates(starts, ends, char_start, char_end,
-                                           features.token_is_max_context[row][:length], n_best_size,
-                                           max_answer_length):
+            for s, e in candidates[row]:
                 spans.append((float(starts[s] + ends[e]), float(starts[s]), float(ends[e]),
                               int(char_start[s]), int(char_end[e])))
         spans.sort(key=lambda span: -span[0])

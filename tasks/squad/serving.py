@@ -82,18 +82,16 @@ class SquadServing(ServingModule):
         logits = self.logits(packed)
         start_logits, end_logits = logits["start_logits"], logits["end_logits"]
 
-        # Candidates of each window: top-n starts x top-n ends (postprocess._window_candidates).
+        # Candidates of each window: top-n starts x top-n ends (windows.answer_candidates, as postprocess.py).
         offset = w.offset
         in_context = windows.in_context(w, self.seq_length)
         may_start = in_context & windows.max_context(w, self.seq_length, self.doc_stride)
+        candidates = windows.answer_candidates(start_logits, end_logits, may_start, in_context, self.n_best_size,
+                                               self.max_answer_length)
         k = min(self.n_best_size, self.seq_length)
-        start_top, start_pos = tf.math.top_k(start_logits, k)  # ties: lower position first, like a stable sort
-        end_top, end_pos = tf.math.top_k(end_logits, k)
-        s, e = start_pos[:, :, tf.newaxis], end_pos[:, tf.newaxis, :]
-        valid = (tf.gather(may_start, start_pos, batch_dims=1)[:, :, tf.newaxis]
-                 & tf.gather(in_context, end_pos, batch_dims=1)[:, tf.newaxis, :]
-                 & (e >= s) & (e - s < self.max_answer_length))
-        pair = tf.where(valid, start_top[:, :, tf.newaxis] + end_top[:, tf.newaxis, :], NO_SPAN_SCORE)
+        start_pos, end_pos, valid = candidates.start, candidates.end, candidates.valid
+        pair = tf.where(valid, candidates.start_logits[:, :, tf.newaxis] + candidates.end_logits[:, tf.newaxis, :],
+                        NO_SPAN_SCORE)
         flat = tf.reshape(pair, [-1, k * k])
         best = tf.argmax(flat, axis=-1, output_type=tf.int32)  # first maximum: start rank, then end rank
         window_score = tf.reduce_max(flat, axis=-1)

@@ -79,3 +79,30 @@ def in_context(windows: Windows, seq_length: int) -> tf.Tensor:
     """bool [windows, seq_length]: the position holds one of the window's context tokens."""
     position = tf.range(seq_length, dtype=tf.int64)[tf.newaxis]
     return (position >= windows.offset[:, tf.newaxis]) & (position < (windows.offset + windows.length)[:, tf.newaxis])
+
+
+@dataclasses.dataclass
+class Candidates:
+    """Each window's answer candidates: its top-k start and end positions and which pairs are valid answers."""
+
+    start_logits: tf.Tensor  # float [windows, k], highest first
+    start: tf.Tensor  # int32 [windows, k] their positions
+    end_logits: tf.Tensor  # float [windows, k]
+    end: tf.Tensor  # int32 [windows, k]
+    valid: tf.Tensor  # bool [windows, k, k]: start rank i with end rank j is a valid span
+
+
+def answer_candidates(start_logits: tf.Tensor, end_logits: tf.Tensor, may_start: tf.Tensor, may_end: tf.Tensor,
+                      n_best_size: int, max_answer_length: int) -> Candidates:
+    """The original's rule: the top-`n_best_size` starts x top-`n_best_size` ends of a window (ties: the lower
+    position first, like a stable sort), a pair valid when the start may start an answer (a context token with
+    its maximum context here), the end is a context token, end >= start and the span has at most
+    `max_answer_length` tokens. Logits and masks are [windows, seq]."""
+    k = min(n_best_size, int(start_logits.shape[-1]))
+    start_top, start = tf.math.top_k(start_logits, k)
+    end_top, end = tf.math.top_k(end_logits, k)
+    s, e = start[:, :, tf.newaxis], end[:, tf.newaxis, :]
+    valid = (tf.gather(may_start, start, batch_dims=1)[:, :, tf.newaxis]
+             & tf.gather(may_end, end, batch_dims=1)[:, tf.newaxis, :]
+             & (e >= s) & (e - s < max_answer_length))
+    return Candidates(start_top, start, end_top, end, valid)
