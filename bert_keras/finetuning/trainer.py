@@ -34,6 +34,7 @@ from bert_keras.finetuning.run_metadata import write_run_metadata
 from bert_keras.finetuning.task import FineTuningTask
 from bert_keras.finetuning.train_step import GlobalBatchTrainStep
 from bert_keras.optimization import OPTIMIZERS, create_optimizer
+from bert_keras.output_paths import check_writable
 
 BEST_WEIGHTS = "best.weights.h5"
 
@@ -261,6 +262,9 @@ def run(task: FineTuningTask, encoder: keras.Model, config: FineTuningConfig, *,
     or mixed precision, call it (and load `encoder`) inside `training_scope(config)`; under multi-worker
     training only the chief writes files and exports."""
     chief = is_chief(_current_strategy(config, encoder))
+    check_writable(config.model_dir, "model_dir")  # before training, not after it
+    if export_dir:
+        check_writable(export_dir, "export_dir")
     keras.utils.set_random_seed(config.seed)
     model = task.build_model(encoder)
     report: dict[str, Any] = {"model_dir": config.model_dir}

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from absl import logging
 
+from bert_keras.output_paths import check_writable
 from bert_keras.pretraining.config import ConfigError, Phase, PretrainingConfig
 from bert_keras.vocab_file import count_vocab
 
@@ -222,6 +223,10 @@ def train(config: PretrainingConfig, log: Callable[[str], None] = print) -> dict
     from bert_keras.pretraining_model import summarize_statistics
 
     config.validate()
+    try:
+        check_writable(config.output_dir, "output_dir")
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
     vocab_file = config.resolve_vocab_file()
     train_files = config.resolve_train_files()
     eval_files = config.resolve_eval_files()
