@@ -170,3 +170,25 @@ def test_run_without_training_needs_finetuned_weights(tmp_path, test_data, tiny)
     task = GlueTask("wnli", str(test_data / "glue"), tokenizer, max_seq_length=64)
     with pytest.raises(FileNotFoundError, match=BEST_WEIGHTS):
         run(task, encoder, _config(tmp_path), do_train=False)
+
+
+def test_max_steps_stops_mid_epoch_with_the_schedule_ending_there(tmp_path, test_data, tiny):
+    encoder, tokenizer = tiny
+    task = GlueTask("mrpc", str(test_data / "glue"), tokenizer, max_seq_length=64, eval_batch_size=32,
+                    pad_to_multiple=64)
+    steps_per_epoch = -(-len(task.examples("train")) // 16)
+    max_steps = steps_per_epoch + 2  # two updates into the second epoch
+    updates = []
+
+    class Updates(keras.callbacks.Callback):  # before fit restores the best epoch's weights (and slots)
+        def on_train_end(self, logs=None):
+            updates.append(int(self.model.optimizer.iterations.numpy()))
+
+    model, summary = fit(task, task.build_model(encoder), _config(tmp_path, num_train_epochs=3, max_steps=max_steps),
+                         callbacks=[Updates()])
+    optimizer = model.optimizer
+    assert updates == [max_steps]
+    assert len(summary["history"]["loss"]) == 2  # the cut epoch was still evaluated
+    assert len((tmp_path / "eval_results.jsonl").read_text().splitlines()) == 2
+    schedule = optimizer.learning_rate if callable(optimizer.learning_rate) else optimizer._learning_rate
+    assert float(schedule(max_steps)) == pytest.approx(0.0, abs=1e-12)  # decayed to zero at the last update

@@ -49,6 +49,8 @@ def define_flags(*, max_seq_length: int = 128, learning_rate: float = 2e-5, num_
     flags.DEFINE_integer("num_train_epochs", num_train_epochs, "Training epochs.")
     flags.DEFINE_float("warmup_proportion", 0.1, "Fraction of steps with linear learning-rate warmup.")
     flags.DEFINE_float("weight_decay", 0.01, "Weight decay (not on LayerNorm and biases).")
+    flags.DEFINE_integer("max_steps", None, "A quick try: stop after this many optimizer updates (the learning-rate "
+                         "schedule ends there); the dev set is still evaluated. Default: all epochs.")
     flags.DEFINE_integer("early_stopping_patience", None, "Stop after this many epochs without a gain in "
                          "the task's main metric (default: never).")
     flags.DEFINE_integer("seed", 0, "Random seed (head init, dropout, shuffling).")
@@ -79,7 +81,7 @@ def config_from_flags(values: flags.FlagValues = flags.FLAGS) -> FineTuningConfi
         seed=values.seed, steps_per_execution=values.steps_per_execution,
         distribution_strategy=values.distribution_strategy, tpu_name=values.tpu_name,
         mixed_precision=values.mixed_precision, gradient_accumulation_steps=values.gradient_accumulation_steps,
-        optimizer=values.optimizer)
+        optimizer=values.optimizer, max_steps=values.max_steps)
     try:
         validate_config(config)
     except ValueError as e:

@@ -52,6 +52,7 @@ class FineTuningConfig:
     weight_decay: float = 0.01
     clip_norm: float | None = 1.0
     early_stopping_patience: int | None = None  # stop after this many epochs in a row without main-metric gain
+    max_steps: int | None = None  # a quick try: stop after this many optimizer updates (the schedule ends there)
     seed: int = 0
     steps_per_execution: int = 1
     jit_compile: bool | str = "auto"  # "auto": XLA on GPUs/TPUs only (bert_keras.distribution.resolve_jit_compile)
@@ -80,6 +81,7 @@ def validate_config(config: FineTuningConfig, replicas: int = 1) -> None:
     for name in ("train_batch_size", "eval_batch_size", "num_train_epochs", "gradient_accumulation_steps",
                  "steps_per_execution"):
         check(getattr(config, name) >= 1, f"{name} must be >= 1, got {getattr(config, name)}")
+    check(config.max_steps is None or config.max_steps >= 1, f"max_steps must be >= 1, got {config.max_steps}")
     check(config.learning_rate > 0, f"learning_rate must be positive, got {config.learning_rate}")
     check(0 <= config.warmup_proportion <= 1, f"warmup_proportion must be in [0, 1], got {config.warmup_proportion}")
     check(config.clip_norm is None or config.clip_norm > 0, f"clip_norm must be positive or None, got "
@@ -123,6 +125,21 @@ def _current_strategy(config: FineTuningConfig, model: keras.Model) -> tf.distri
                                "encoder inside `with training_scope(config):` too")
     validate_config(config, strategy.num_replicas_in_sync)
     return strategy
+
+
+class _StopAfterSteps(keras.callbacks.Callback):
+    """Ends training after `total_steps` updates, mid-epoch if need be; that epoch's evaluation still runs."""
+
+    def __init__(self, total_steps: int, steps_per_epoch: int):
+        super().__init__()
+        self.total_steps, self.steps_per_epoch, self.epoch = total_steps, steps_per_epoch, 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.epoch * self.steps_per_epoch + batch + 1 >= self.total_steps:
+            self.model.stop_training = True
 
 
 class EpochScalarsTensorBoard(keras.callbacks.TensorBoard):
@@ -209,6 +226,11 @@ def _fit(task: FineTuningTask, model: keras.Model, config: FineTuningConfig, str
     dataset, num_examples = task.train_dataset(config.train_batch_size, seed=config.seed)
     steps_per_epoch = max(1, math.ceil(num_examples / config.train_batch_size))
     total_steps = steps_per_epoch * config.num_train_epochs  # optimizer updates: one per global batch
+    epochs = config.num_train_epochs
+    if config.max_steps:
+        total_steps = min(total_steps, config.max_steps)
+        epochs = min(epochs, math.ceil(total_steps / steps_per_epoch))
+        callbacks = [*(callbacks or []), _StopAfterSteps(total_steps, steps_per_epoch)]
     # All-reduce and clipping happen in the train step, on the global gradient.
     optimizer = create_optimizer(config.learning_rate, total_steps, int(config.warmup_proportion * total_steps),
                                  optimizer=config.optimizer, weight_decay=config.weight_decay, clip_norm=None,
@@ -224,12 +246,12 @@ def _fit(task: FineTuningTask, model: keras.Model, config: FineTuningConfig, str
     evaluation = EvaluationCallback(task, config.model_dir, config.early_stopping_patience)
     tensorboard = EpochScalarsTensorBoard(os.path.join(config.model_dir, "tensorboard"),
                                           update_freq=config.tensorboard_update_freq)
-    print(f"[{task.name}] fine-tuning on {num_examples} examples: {config.num_train_epochs} epochs x "
-          f"{steps_per_epoch} steps, batch {config.train_batch_size} ({strategy.num_replicas_in_sync} replica(s) x "
+    print(f"[{task.name}] fine-tuning on {num_examples} examples: {epochs} epochs x "
+          f"{steps_per_epoch} steps ({total_steps} updates), batch {config.train_batch_size} ({strategy.num_replicas_in_sync} replica(s) x "
           f"{config.gradient_accumulation_steps} micro-batch(es)), {config.optimizer}, peak lr "
           f"{config.learning_rate}, {config.mixed_precision}", flush=True)
     start = time.time()
-    history = model.fit(dataset, epochs=config.num_train_epochs, verbose=config.verbose,
+    history = model.fit(dataset, epochs=epochs, verbose=config.verbose,
                         shuffle=False,  # the task's dataset reshuffles itself every epoch
                         callbacks=[evaluation, tensorboard, *(callbacks or [])])
     seconds = time.time() - start
