@@ -22,7 +22,7 @@ DATA_SUMMARY = "classify_data.json"  # what a run trained on: problem type, labe
 
 
 def resolve_class_weights(spec: str | Sequence[float] | Mapping[str, float], labels: Sequence[str],
-                  train_labels: np.ndarray) -> np.ndarray:
+                          train_labels: np.ndarray) -> np.ndarray:
     """Per-class loss weights: "balanced" (n / (num_classes * count), scikit-learn's rule), one weight per
     label in label order ("2,1" or a list), or some labels by name ("spam=3" or a dict; others 1)."""
     if isinstance(spec, str) and spec.strip() == "balanced":
