@@ -148,8 +148,6 @@ class EpochScalarsTensorBoard(keras.callbacks.TensorBoard):
     when an epoch happens to end on a multiple of `update_freq` batches."""
 
     def on_epoch_end(self, epoch, logs=None):
-        import tensorflow as tf
-
         with tf.summary.record_if(True):
             super().on_epoch_end(epoch, logs)
 
@@ -246,8 +244,8 @@ def _fit(task: FineTuningTask, model: keras.Model, config: FineTuningConfig, str
     evaluation = EvaluationCallback(task, config.model_dir, config.early_stopping_patience)
     tensorboard = EpochScalarsTensorBoard(os.path.join(config.model_dir, "tensorboard"),
                                           update_freq=config.tensorboard_update_freq)
-    print(f"[{task.name}] fine-tuning on {num_examples} examples: {epochs} epochs x "
-          f"{steps_per_epoch} steps ({total_steps} updates), batch {config.train_batch_size} ({strategy.num_replicas_in_sync} replica(s) x "
+    print(f"[{task.name}] fine-tuning on {num_examples} examples: {epochs} epochs x {steps_per_epoch} steps "
+          f"({total_steps} updates), batch {config.train_batch_size} ({strategy.num_replicas_in_sync} replica(s) x "
           f"{config.gradient_accumulation_steps} micro-batch(es)), {config.optimizer}, peak lr "
           f"{config.learning_rate}, {config.mixed_precision}", flush=True)
     start = time.time()

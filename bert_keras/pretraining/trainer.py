@@ -284,45 +284,49 @@ def train(config: PretrainingConfig, log: Callable[[str], None] = print) -> dict
         record("eval", step, values)
         log(f"eval at step {step}: {_format(values)}")
     start_time, start_step = time.time(), step
-    stop = _SigtermFlag()
-    while step < total_steps:
-        phase_index = next(i for i, p in enumerate(trainer.phases) if step < p.end_step)
-        phase = trainer.phases[phase_index]
-        boundaries = [phase.end_step, (step // config.save_checkpoints_steps + 1) * config.save_checkpoints_steps]
-        if config.eval_every_n_steps and eval_files:
-            boundaries.append((step // config.eval_every_n_steps + 1) * config.eval_every_n_steps)
-        num_steps = min(config.iterations_per_loop, min(boundaries) - step)
-        loop_start = time.time()
-        totals = trainer.train_loop(trainer.train_iterators[phase_index], tf.constant(num_steps)).numpy()
-        elapsed = time.time() - loop_start
-        step += num_steps
-        values = summarize_statistics(totals[:-1])
-        values.update(
-            learning_rate=float(trainer.optimizer.learning_rate.numpy()),
-            grad_norm=float(totals[-1]) / num_steps, steps_per_sec=num_steps / elapsed,
-            sequences_per_sec=num_steps * phase.batch_size / elapsed)
-        checked = ("mlm_loss", "nsp_loss") + (() if config.mixed_precision == "mixed_float16" else ("grad_norm",))
-        if not all(math.isfinite(values[k]) for k in checked):  # float16's loss scale skips its own overflows
-            stop.restore()
-            raise NonFiniteTraining(
-                f"non-finite training values in steps {step - num_steps + 1}-{step} "
-                f"({', '.join(f'{k}={values[k]}' for k in checked)}); nothing from these steps was saved. "
-                f"Resume from {checkpoints.latest() or 'the start (no checkpoint yet)'} with a lower "
-                f"--learning_rate (or more --num_warmup_steps, or --clip_norm)")
-        record("train", step, values)
-        rate = (step - start_step) / max(time.time() - start_time, 1e-9)
-        eta = (total_steps - step) / max(rate, 1e-9)
-        log(f"step {step}/{total_steps} {_format(values)} eta={eta / 60:.1f}min")
-        if step % config.save_checkpoints_steps == 0 or step == total_steps or stop.requested:
-            saved = checkpoints.save(step)
-            if stop.requested:
-                stop.restore()
-                log(f"SIGTERM: saved {saved} at step {step}; stopping (exit code {PREEMPTED_EXIT_CODE})")
-                raise Preempted(step, saved)
-        if eval_files and config.eval_every_n_steps and step % config.eval_every_n_steps == 0 and step < total_steps:
-            values = trainer.evaluate()
-            record("eval", step, values)
-            log(f"eval at step {step}: {_format(values)}")
+    stop = _SigtermFlag()  # only while training steps: the final evaluation and export may be cut (and redone)
+    try:
+        while step < total_steps:
+            phase_index = next(i for i, p in enumerate(trainer.phases) if step < p.end_step)
+            phase = trainer.phases[phase_index]
+            boundaries = [phase.end_step,
+                          (step // config.save_checkpoints_steps + 1) * config.save_checkpoints_steps]
+            if config.eval_every_n_steps and eval_files:
+                boundaries.append((step // config.eval_every_n_steps + 1) * config.eval_every_n_steps)
+            num_steps = min(config.iterations_per_loop, min(boundaries) - step)
+            loop_start = time.time()
+            totals = trainer.train_loop(trainer.train_iterators[phase_index], tf.constant(num_steps)).numpy()
+            elapsed = time.time() - loop_start
+            step += num_steps
+            values = summarize_statistics(totals[:-1])
+            values.update(
+                learning_rate=float(trainer.optimizer.learning_rate.numpy()),
+                grad_norm=float(totals[-1]) / num_steps, steps_per_sec=num_steps / elapsed,
+                sequences_per_sec=num_steps * phase.batch_size / elapsed)
+            # float16's loss scale skips its own overflowing steps: there only the losses are checked.
+            checked = ("mlm_loss", "nsp_loss") + (() if config.mixed_precision == "mixed_float16" else ("grad_norm",))
+            if not all(math.isfinite(values[k]) for k in checked):
+                raise NonFiniteTraining(
+                    f"non-finite training values in steps {step - num_steps + 1}-{step} "
+                    f"({', '.join(f'{k}={values[k]}' for k in checked)}); nothing from these steps was saved. "
+                    f"Resume from {checkpoints.latest() or 'the start (no checkpoint yet)'} with a lower "
+                    f"--learning_rate (or more --num_warmup_steps, or --clip_norm)")
+            record("train", step, values)
+            rate = (step - start_step) / max(time.time() - start_time, 1e-9)
+            eta = (total_steps - step) / max(rate, 1e-9)
+            log(f"step {step}/{total_steps} {_format(values)} eta={eta / 60:.1f}min")
+            if step % config.save_checkpoints_steps == 0 or step == total_steps or stop.requested:
+                saved = checkpoints.save(step)
+                if stop.requested:
+                    log(f"SIGTERM: saved {saved} at step {step}; stopping (exit code {PREEMPTED_EXIT_CODE})")
+                    raise Preempted(step, saved)
+            if (eval_files and config.eval_every_n_steps and step % config.eval_every_n_steps == 0
+                    and step < total_steps):
+                values = trainer.evaluate()
+                record("eval", step, values)
+                log(f"eval at step {step}: {_format(values)}")
+    finally:
+        stop.restore()
 
     results: dict[str, Any] = {}
     if eval_files:
@@ -348,7 +352,6 @@ def train(config: PretrainingConfig, log: Callable[[str], None] = print) -> dict
         write_google_checkpoint(trainer.model, os.path.join(export, "google"), vocab_file)
         log(f"wrote {export}/bert_keras (bert_keras format) and {export}/google (Google TF1 names)")
         metrics_log.close()
-    stop.restore()
     return results
 
 
